@@ -1,0 +1,58 @@
+"""``dsscan.evaluate``: parameter points in, every observable and verdict out as a pyarrow Table."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import pyarrow as pa
+
+from dsscan.constraints import load_constraint_set
+from dsscan.parameters import PARAMETER_NAMES, check_domain
+from dsscan.schema import OBSERVABLES, arrow_schema
+
+
+def as_parameter_arrays(points: Any) -> dict[str, np.ndarray]:
+    """Coerce a mapping, pyarrow Table or pandas DataFrame to contiguous float64 arrays of the 9 parameters."""
+    if isinstance(points, pa.Table):
+        names = points.column_names
+        get = lambda n: points.column(n).to_numpy()  # noqa: E731
+    elif hasattr(points, "columns") and hasattr(points, "__getitem__"):  # pandas DataFrame
+        names = list(points.columns)
+        get = lambda n: points[n].to_numpy()  # noqa: E731
+    elif isinstance(points, Mapping):
+        names = list(points)
+        get = lambda n: points[n]  # noqa: E731
+    else:
+        raise TypeError(f"points must be a mapping, pyarrow Table or pandas DataFrame, not {type(points).__name__}")
+    missing = [n for n in PARAMETER_NAMES if n not in names]
+    if missing:
+        raise ValueError(f"points lack the parameters {missing}; expected all of {list(PARAMETER_NAMES)}")
+    arrays = {n: np.ascontiguousarray(np.atleast_1d(np.asarray(get(n), dtype=np.float64))) for n in PARAMETER_NAMES}
+    lengths = {n: len(a) for n, a in arrays.items()}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"parameter arrays differ in length: {lengths}")
+    return arrays
+
+
+def evaluate(points: Any, constraints: str = "datta2024") -> pa.Table:
+    """Every observable of physics.md section 8 and the verdicts of a constraint set, one row per point.
+
+    ``points`` maps the nine parameter names (user units: kappa in TeV^-1, masses in MeV) to
+    equal-length arrays, or is a pyarrow Table / pandas DataFrame with those columns.
+    ``constraints`` is a shipped set (``datta2024``, ``datta2020``) or the path of a user's copy.
+    Raises ValueError naming the parameter and value for points outside the supported domain.
+    """
+    from dsscan.physics.kernel import compute_observables
+
+    cset = load_constraint_set(constraints)
+    params = as_parameter_arrays(points)
+    check_domain(params)
+    columns: dict[str, np.ndarray] = dict(params)
+    columns.update(compute_observables(params))
+    columns.update(cset.judge(columns))
+    columns["scenario"] = np.where(params["kappa_TeV"] == 0.0, "kappa0", "kappa")
+    schema = arrow_schema(cset.names, cset.name)
+    return pa.Table.from_arrays([pa.array(columns[f.name], type=f.type) for f in schema], schema=schema)
+
+
+__all__ = ["evaluate", "as_parameter_arrays", "OBSERVABLES"]

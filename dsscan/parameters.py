@@ -1,0 +1,73 @@
+"""The nine parameters of a model point (physics.md section 1) and the supported domain.
+
+Users give kappa in TeV^-1 and masses in MeV; ``to_kernel_units`` converts once to GeV.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dsscan.inputs import load_inputs, to_natural
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    unit: str
+    description: str
+
+
+PARAMETERS: tuple[Parameter, ...] = (
+    Parameter("kappa_TeV", "TeV^-1", "S-photon-photon coupling kappa (L = -kappa/4 S F F)"),
+    Parameter("eta_d", "1", "Yukawa scale of S to d, s, b and to e, mu, tau"),
+    Parameter("eta_u", "1", "Yukawa scale of S to the u quark"),
+    Parameter("eta_c", "1", "Yukawa scale of S to the c quark"),
+    Parameter("eta_t", "1", "Yukawa scale of S to the t quark"),
+    Parameter("g_D", "1", "S coupling to the sterile Dirac neutrino nu_D"),
+    Parameter("U_mu4", "1", "active-sterile mixing |U_mu4| (U_e4 = U_tau4 = 0)"),
+    Parameter("m_S_MeV", "MeV", "scalar mass"),
+    Parameter("m_nu4_MeV", "MeV", "sterile (Dirac) neutrino mass"),
+)
+PARAMETER_NAMES: tuple[str, ...] = tuple(p.name for p in PARAMETERS)
+
+
+def domain_limits() -> dict[str, float]:
+    """Edges of the supported domain in user units (MeV), derived from the physics inputs."""
+    inp = load_inputs()
+    per_MeV = to_natural(1.0, "MeV")
+    return {
+        "m_S_min_MeV": 2 * inp.m_e / per_MeV,
+        "m_S_max_MeV": 2 * inp.m_pip / per_MeV,
+        "m_nu4_max_MeV": inp.m_nu4_max / per_MeV,
+    }
+
+
+def _first_bad(name: str, values: np.ndarray, bad: np.ndarray, expected: str) -> None:
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"{name} = {values[i]!r} (point {i}) is outside the supported domain: expected {expected}"
+        )
+
+
+def check_domain(points: dict[str, np.ndarray]) -> None:
+    """Raise ValueError naming the first parameter and value outside the supported domain."""
+    lim = domain_limits()
+    for name in PARAMETER_NAMES:
+        _first_bad(name, points[name], ~np.isfinite(points[name]), "a finite number")
+    _first_bad("kappa_TeV", points["kappa_TeV"], points["kappa_TeV"] < 0, "kappa_TeV >= 0")
+    _first_bad("eta_d", points["eta_d"], points["eta_d"] < 0, "eta_d >= 0")
+    _first_bad("g_D", points["g_D"], points["g_D"] <= 0, "g_D > 0 (S and nu4 must decay)")
+    u = points["U_mu4"]
+    _first_bad("U_mu4", u, (u <= 0) | (u >= 1), "0 < U_mu4 < 1")
+    m_S = points["m_S_MeV"]
+    _first_bad(
+        "m_S_MeV", m_S, (m_S <= lim["m_S_min_MeV"]) | (m_S > lim["m_S_max_MeV"]),
+        f"2 m_e = {lim['m_S_min_MeV']:.6g} < m_S_MeV <= 2 m_pi = {lim['m_S_max_MeV']:.6g}",
+    )
+    m4 = points["m_nu4_MeV"]
+    _first_bad(
+        "m_nu4_MeV", m4, (m4 <= m_S) | (m4 > lim["m_nu4_max_MeV"]),
+        f"m_S_MeV < m_nu4_MeV <= {lim['m_nu4_max_MeV']:.6g}",
+    )
