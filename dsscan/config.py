@@ -1,0 +1,420 @@
+"""Scan configuration: a TOML file validated into a frozen ``ScanSpec`` before any work starts.
+
+Every mistake a user can make in a config is a ``ConfigError`` (a ``ValueError``) whose message
+starts with the key path, e.g. ``parameters.U_mu4.range: log prior needs a range above 0``.
+Nothing is read from the lake or written to it here; the lake root is only checked for being
+writable.
+"""
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import pathlib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from typing import Any
+
+from dsscan.constraints import load_constraint_set, shipped_constraint_sets
+from dsscan.parameters import PARAMETER_NAMES, domain_limits
+
+SAMPLERS = ("uniform", "sobol", "lhs")
+STORE_POLICIES = ("all", "allowed", "allowed+sample")
+SAMPLED_STORE = "allowed+sample"  # the policy that keeps a random sample of the rejected points
+PRIORS = ("uniform", "log")
+SOBOL_MAX_POINTS = 2**32  # scipy's Sobol engine with 32-bit direction numbers
+
+SCAN_DEFAULTS = {"chunk_size": 50_000, "sampler": "uniform", "store": SAMPLED_STORE, "sample_rate": 0.01}
+SCAN_REQUIRED = ("name", "seed", "points", "constraints")
+SCAN_KEYS = SCAN_REQUIRED + tuple(SCAN_DEFAULTS)
+LAKE_DEFAULTS = {"root": "./lake"}
+TOP_LEVEL_KEYS = ("scan", "parameters", "lake")
+SCAN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+class ConfigError(ValueError):
+    """A config mistake; the message starts with the key path."""
+
+    def __init__(self, key: str, problem: str):
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+
+
+# ---------------------------------------------------------------------------------------------
+# Parameter settings: a fixed number, a range with a prior, or a tie to another parameter.
+
+
+@dataclass(frozen=True)
+class Fixed:
+    value: float
+
+    def bounds(self) -> tuple[float, float]:
+        return self.value, self.value
+
+
+@dataclass(frozen=True)
+class Ranged:
+    """Sampled from the open interval (low, high) with a uniform or log-uniform prior."""
+
+    low: float
+    high: float
+    prior: str = "uniform"
+
+    def bounds(self) -> tuple[float, float]:
+        return self.low, self.high
+
+
+@dataclass(frozen=True)
+class Tied:
+    same_as: str
+
+
+Setting = Fixed | Ranged | Tied
+
+
+@dataclass(frozen=True)
+class Domain:
+    """The values a parameter may take (``physics.md`` section 1, ``dsscan.parameters.check_domain``)."""
+
+    low: float
+    high: float
+    low_open: bool
+    high_open: bool
+
+    def contains(self, value: float) -> bool:
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def covers(self, low: float, high: float) -> bool:
+        """Whether the open interval (low, high) that a range samples lies inside the domain."""
+        return self.low <= low and high <= self.high
+
+    def text(self, name: str) -> str:
+        parts = []
+        if math.isfinite(self.low):
+            parts.append(f"{self.low:g} {'<' if self.low_open else '<='} ")
+        parts.append(name)
+        if math.isfinite(self.high):
+            parts.append(f" {'<' if self.high_open else '<='} {self.high:g}")
+        return "".join(parts)
+
+
+def parameter_domains() -> dict[str, Domain]:
+    """Per-parameter domains; ``m_S_MeV < m_nu4_MeV`` is checked across the two separately."""
+    lim = domain_limits()
+    inf = math.inf
+    any_real = Domain(-inf, inf, True, True)
+    m_S = Domain(lim["m_S_min_MeV"], lim["m_S_max_MeV"], True, False)
+    return {
+        "kappa_TeV": Domain(0.0, inf, False, True),
+        "eta_d": Domain(0.0, inf, False, True),
+        "eta_u": any_real,
+        "eta_c": any_real,
+        "eta_t": any_real,
+        "g_D": Domain(0.0, inf, True, True),
+        "U_mu4": Domain(0.0, 1.0, True, True),
+        "m_S_MeV": m_S,
+        "m_nu4_MeV": Domain(m_S.low, lim["m_nu4_max_MeV"], True, False),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# The validated spec.
+
+
+@dataclass(frozen=True)
+class ScanSpec:
+    """A validated scan: what to sample, how to judge it, what to keep and where."""
+
+    name: str
+    seed: int
+    points: int
+    chunk_size: int
+    constraints: str  # a shipped set's name or the absolute path of a user's copy
+    sampler: str
+    store: str
+    sample_rate: float | None  # only for store = "allowed+sample"
+    parameters: dict[str, Setting] = field(hash=False)  # every parameter, in PARAMETER_NAMES order
+    lake_root: str  # absolute local path
+
+    @property
+    def n_chunks(self) -> int:
+        return -(-self.points // self.chunk_size)
+
+    @property
+    def free_parameters(self) -> tuple[str, ...]:
+        """The ranged parameters, in canonical order: the dimensions a sampler draws."""
+        return tuple(n for n, s in self.parameters.items() if isinstance(s, Ranged))
+
+    def scan_config(self) -> dict[str, Any]:
+        """The config without the lake location: what the stored data depend on."""
+        scan = {
+            "name": self.name, "seed": self.seed, "points": self.points, "chunk_size": self.chunk_size,
+            "constraints": self.constraints, "sampler": self.sampler, "store": self.store,
+        }
+        if self.sample_rate is not None:
+            scan["sample_rate"] = self.sample_rate
+        return {"scan": scan, "parameters": {n: _setting_dict(s) for n, s in self.parameters.items()}}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved config, defaults filled in, in the shape of the TOML file."""
+        return {**self.scan_config(), "lake": {"root": self.lake_root}}
+
+
+def _setting_dict(setting: Setting) -> float | dict[str, Any]:
+    if isinstance(setting, Fixed):
+        return setting.value
+    if isinstance(setting, Tied):
+        return {"same_as": setting.same_as}
+    return {"range": [setting.low, setting.high], "prior": setting.prior}
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation.
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_keys(table: dict, allowed: tuple[str, ...], where: str) -> None:
+    for key in table:
+        if key not in allowed:
+            near = difflib.get_close_matches(key, allowed, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise ConfigError(f"{where}{key}", f"unknown key{hint}; expected one of {list(allowed)}")
+
+
+def _table(doc: dict, key: str, required: bool) -> dict:
+    value = doc.get(key, None if required else {})
+    if value is None:
+        raise ConfigError(key, f"missing table; add a [{key}] section")
+    if not isinstance(value, dict):
+        raise ConfigError(key, f"expected a table [{key}], got {value!r}")
+    return value
+
+
+def _integer(scan: dict, key: str, minimum: int) -> int:
+    value = scan[key]
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ConfigError(f"scan.{key}", f"expected an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _choice(scan: dict, key: str, choices: tuple[str, ...]) -> str:
+    value = scan[key]
+    if value not in choices:
+        raise ConfigError(f"scan.{key}", f"expected one of {list(choices)}, got {value!r}")
+    return value
+
+
+def _parse_scan(scan: dict) -> dict[str, Any]:
+    _check_keys(scan, SCAN_KEYS, "scan.")
+    for key in SCAN_REQUIRED:
+        if key not in scan:
+            raise ConfigError(f"scan.{key}", "missing; required keys are " + ", ".join(SCAN_REQUIRED))
+    name = scan["name"]
+    if not isinstance(name, str) or not SCAN_NAME.fullmatch(name):
+        raise ConfigError(
+            "scan.name",
+            "expected up to 100 letters, digits, '.', '_' or '-', starting with a letter or digit "
+            f"(it names the lake folder scan=<name>), got {name!r}",
+        )
+    store = _choice({**SCAN_DEFAULTS, **scan}, "store", STORE_POLICIES)
+    if "sample_rate" in scan and store != SAMPLED_STORE:
+        raise ConfigError("scan.sample_rate", f"only used with store = {SAMPLED_STORE!r}, but store = {store!r}")
+    merged = {**SCAN_DEFAULTS, **scan}
+    sample_rate = None
+    if store == SAMPLED_STORE:
+        sample_rate = merged["sample_rate"]
+        if not _is_number(sample_rate) or not 0 < sample_rate < 1:
+            raise ConfigError(
+                "scan.sample_rate",
+                f"expected a number between 0 and 1, exclusive (store = 'allowed' keeps none of the "
+                f"rejected points, 'all' keeps every point), got {sample_rate!r}",
+            )
+    sampler = _choice(merged, "sampler", SAMPLERS)
+    points = _integer(merged, "points", 1)
+    if sampler == "sobol" and points > SOBOL_MAX_POINTS:
+        raise ConfigError("scan.points", f"the sobol sampler draws at most 2^32 = {SOBOL_MAX_POINTS} points, got {points}")
+    return {
+        "name": name,
+        "seed": _integer(merged, "seed", 0),
+        "points": points,
+        "chunk_size": _integer(merged, "chunk_size", 1),
+        "constraints": _constraint_set(merged["constraints"]),
+        "sampler": sampler,
+        "store": store,
+        "sample_rate": float(sample_rate) if sample_rate is not None else None,
+    }
+
+
+def _constraint_set(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(
+            "scan.constraints", f"expected a shipped set {list(shipped_constraint_sets())} or a path, got {value!r}"
+        )
+    try:
+        load_constraint_set(value)
+    except ValueError as exc:
+        raise ConfigError("scan.constraints", str(exc)) from None
+    return value if value in shipped_constraint_sets() else str(pathlib.Path(value).resolve())
+
+
+def _parse_setting(name: str, value: Any) -> Setting:
+    where = f"parameters.{name}"
+    expected = 'a number, { range = [low, high] } (optionally with prior = "log") or { same_as = "NAME" }'
+    if _is_number(value):
+        if not math.isfinite(value):
+            raise ConfigError(where, f"expected a finite number, got {value!r}")
+        return Fixed(float(value))
+    if not isinstance(value, dict):
+        raise ConfigError(where, f"expected {expected}, got {value!r}")
+    _check_keys(value, ("range", "prior", "same_as"), f"{where}.")
+    if "same_as" in value:
+        if len(value) > 1:
+            raise ConfigError(where, f"a tie takes no other keys; got {sorted(value)}")
+        target = value["same_as"]
+        if target not in PARAMETER_NAMES or target == name:
+            raise ConfigError(f"{where}.same_as", f"expected another parameter of {list(PARAMETER_NAMES)}, got {target!r}")
+        return Tied(target)
+    if "range" not in value:
+        raise ConfigError(f"{where}.range", f"missing; expected {expected}")
+    bounds = value["range"]
+    if not (isinstance(bounds, list) and len(bounds) == 2 and all(_is_number(b) and math.isfinite(b) for b in bounds)):
+        raise ConfigError(f"{where}.range", f"expected [low, high] with two finite numbers, got {bounds!r}")
+    low, high = (float(b) for b in bounds)
+    if low > high:
+        raise ConfigError(f"{where}.range", f"inverted range: low {low:g} > high {high:g}")
+    if low == high:
+        raise ConfigError(f"{where}.range", f"empty range [{low:g}, {high:g}]; write {name} = {low:g} for a fixed value")
+    prior = value.get("prior", PRIORS[0])
+    if prior not in PRIORS:
+        raise ConfigError(f"{where}.prior", f"expected one of {list(PRIORS)}, got {prior!r}")
+    if prior == "log" and low <= 0:
+        raise ConfigError(f"{where}.range", f"log prior needs a range above 0, got [{low:g}, {high:g}]")
+    return Ranged(low, high, prior)
+
+
+def _parse_parameters(table: dict) -> dict[str, Setting]:
+    _check_keys(table, PARAMETER_NAMES, "parameters.")
+    for name in PARAMETER_NAMES:
+        if name not in table:
+            raise ConfigError(
+                f"parameters.{name}",
+                f'missing; every parameter needs a number ({name} = 1.0), a range ({name} = {{ range = [0, 1] }}) '
+                f'or a tie ({name} = {{ same_as = "..." }})',
+            )
+    settings = {name: _parse_setting(name, table[name]) for name in PARAMETER_NAMES}
+    for name, setting in settings.items():
+        if isinstance(setting, Tied) and isinstance(settings[setting.same_as], Tied):
+            raise ConfigError(
+                f"parameters.{name}.same_as",
+                f"{setting.same_as!r} is itself tied; tie to the parameter it follows",
+            )
+    if not any(isinstance(s, Ranged) for s in settings.values()):
+        raise ConfigError("parameters", "every parameter is fixed or tied; give at least one a range")
+    _check_domains(settings)
+    return settings
+
+
+def _resolved(settings: dict[str, Setting], name: str) -> Fixed | Ranged:
+    setting = settings[name]
+    return settings[setting.same_as] if isinstance(setting, Tied) else setting
+
+
+def _check_domains(settings: dict[str, Setting]) -> None:
+    for name, domain in parameter_domains().items():
+        setting, resolved = settings[name], _resolved(settings, name)
+        if isinstance(resolved, Fixed):
+            ok, shown = domain.contains(resolved.value), f"{resolved.value:g}"
+        else:
+            ok, shown = domain.covers(resolved.low, resolved.high), f"[{resolved.low:g}, {resolved.high:g}]"
+        if not ok:
+            if isinstance(setting, Tied):
+                where, what = f"parameters.{name}.same_as", f"{setting.same_as} takes {shown}"
+            else:
+                where, what = f"parameters.{name}" + ("" if isinstance(setting, Fixed) else ".range"), shown
+            raise ConfigError(where, f"{what} leaves the supported domain {domain.text(name)}")
+    m_S_low, _ = _resolved(settings, "m_S_MeV").bounds()
+    _, m_nu4_high = _resolved(settings, "m_nu4_MeV").bounds()
+    if m_S_low >= m_nu4_high:
+        raise ConfigError(
+            "parameters.m_nu4_MeV",
+            f"reaches at most {m_nu4_high:g} but m_S_MeV starts at {m_S_low:g}: every point would have "
+            "m_S_MeV >= m_nu4_MeV, and the model needs m_S_MeV < m_nu4_MeV",
+        )
+
+
+def _lake_root(lake: dict, override: str | None) -> str:
+    _check_keys(lake, tuple(LAKE_DEFAULTS), "lake.")
+    root = override if override is not None else lake.get("root", LAKE_DEFAULTS["root"])
+    key = "--lake" if override is not None else "lake.root"
+    if not isinstance(root, str) or not root:
+        raise ConfigError(key, f"expected a directory path, got {root!r}")
+    if "://" in root:
+        raise ConfigError(key, f"object-store lakes are not supported yet; expected a local directory, got {root!r}")
+    path = pathlib.Path(root).expanduser().resolve()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise ConfigError(key, f"{str(existing)!r} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(key, f"cannot write to {str(existing)!r} (lake root {str(path)!r})")
+    return str(path)
+
+
+def parse_config(doc: dict[str, Any], lake_root: str | None = None) -> ScanSpec:
+    """Validate a parsed TOML document; ``lake_root`` overrides ``[lake] root``."""
+    _check_keys(doc, TOP_LEVEL_KEYS, "")
+    scan = _parse_scan(_table(doc, "scan", required=True))
+    parameters = _parse_parameters(_table(doc, "parameters", required=True))
+    root = _lake_root(_table(doc, "lake", required=False), lake_root)
+    return ScanSpec(**scan, parameters=parameters, lake_root=root)
+
+
+def load_config(path: str | os.PathLike, lake_root: str | None = None) -> ScanSpec:
+    """Read and validate a scan config; errors start with the file name and the key path."""
+    path = pathlib.Path(path)
+    try:
+        doc = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such config file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return parse_config(doc, lake_root)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc.key}", str(exc).removeprefix(f"{exc.key}: ")) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing a spec back as TOML (``dsscan validate`` prints the resolved config this way).
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+
+
+def dumps_toml(doc: dict[str, dict[str, Any]]) -> str:
+    """A document of tables of scalars, lists and inline tables (the shape of a scan config) as TOML."""
+    lines = []
+    for section, table in doc.items():
+        lines.append(f"[{section}]")
+        lines += [f"{key} = {_toml_value(value)}" for key, value in table.items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def to_toml(spec: ScanSpec) -> str:
+    """The resolved config as TOML that ``load_config`` reads back to the same spec."""
+    return dumps_toml(spec.to_dict())

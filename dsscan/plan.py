@@ -1,0 +1,66 @@
+"""The deterministic plan of a scan: chunk i holds the points i*chunk_size ... and is generated
+from (seed, i) alone, so the result does not depend on which worker runs which chunk.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dsscan.config import Fixed, Ranged, ScanSpec, Tied
+from dsscan.samplers import to_range, unit_cube
+
+POINT_ID = "point_id"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    index: int
+    start: int  # point_id of the chunk's first point
+    size: int
+
+    @property
+    def point_ids(self) -> np.ndarray:
+        return np.arange(self.start, self.start + self.size, dtype=np.uint64)
+
+
+@dataclass(frozen=True)
+class ChunkRandomness:
+    """The chunk's two independent random streams, both derived from (seed, chunk index)."""
+
+    points: np.random.Generator  # draws the parameter values
+    storage: np.random.Generator  # draws the stored sample of rejected points
+
+
+def chunk(spec: ScanSpec, index: int) -> Chunk:
+    if not 0 <= index < spec.n_chunks:
+        raise ValueError(f"chunk index {index} outside the plan of {spec.n_chunks} chunks")
+    start = index * spec.chunk_size
+    return Chunk(index, start, min(spec.chunk_size, spec.points - start))
+
+
+def chunks(spec: ScanSpec) -> list[Chunk]:
+    return [chunk(spec, i) for i in range(spec.n_chunks)]
+
+
+def chunk_randomness(seed: int, index: int) -> ChunkRandomness:
+    points, storage = np.random.SeedSequence([seed, index]).spawn(2)
+    return ChunkRandomness(np.random.default_rng(points), np.random.default_rng(storage))
+
+
+def chunk_points(spec: ScanSpec, index: int) -> dict[str, np.ndarray]:
+    """``point_id`` and the nine parameters (user units) of chunk ``index``."""
+    part = chunk(spec, index)
+    free = spec.free_parameters
+    rng = chunk_randomness(spec.seed, index).points
+    unit = unit_cube(spec.sampler, len(free), part.start, part.size, spec.seed, rng)
+    values: dict[str, np.ndarray] = {}
+    for name, setting in spec.parameters.items():
+        if isinstance(setting, Ranged):
+            values[name] = to_range(unit[:, free.index(name)], setting)
+        elif isinstance(setting, Fixed):
+            values[name] = np.full(part.size, setting.value)
+    for name, setting in spec.parameters.items():
+        if isinstance(setting, Tied):
+            values[name] = values[setting.same_as].copy()
+    return {POINT_ID: part.point_ids, **{name: values[name] for name in spec.parameters}}
