@@ -1,0 +1,100 @@
+"""The lake as SQL: an in-memory DuckDB database whose only data are the lake's recorded chunks.
+
+Views: ``points`` (every recorded chunk file of every scan, with the hive partition column
+``scan``), ``scans`` (one row per manifest) and ``chunks`` (one row per recorded chunk).
+After the views exist the connection is locked: no file outside the lake can be read or
+written, extensions cannot be installed or loaded, and settings cannot be changed.
+``read_only_query`` additionally admits a single SELECT-like statement only.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+
+import duckdb
+import pyarrow as pa
+
+from lake.layout import SCAN_PARTITION, manifest_paths, scan_dir
+from lake.manifest import ChunkRecord, Manifest
+
+READ_ONLY_STATEMENTS = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN)
+_ARROW_TYPES = {"int": pa.int64(), "str": pa.string(), "float": pa.float64()}
+# ``chunks`` has the manifest's chunk records with ``index`` renamed ``chunk``, keyed by ``scan``.
+CHUNKS_SCHEMA = pa.schema(
+    [("scan", pa.string())]
+    + [("chunk" if f.name == "index" else f.name, _ARROW_TYPES[f.type]) for f in dataclasses.fields(ChunkRecord)]
+)
+LOCKDOWN = (
+    "SET enable_external_access = false",
+    "SET autoinstall_known_extensions = false",
+    "SET autoload_known_extensions = false",
+    "SET lock_configuration = true",
+)
+
+
+def load_manifests(root: str | pathlib.Path) -> list[Manifest]:
+    manifests = [Manifest.load(p) for p in manifest_paths(root)]
+    if not manifests:
+        raise ValueError(
+            f"no scans under lake root {str(root)!r} (expected {SCAN_PARTITION}=<name>/manifest.json); "
+            "run 'dsscan scan CONFIG' first or pass --lake"
+        )
+    return manifests
+
+
+def _scans_table(manifests: list[Manifest]) -> pa.Table:
+    rows = []
+    for m in manifests:
+        scan = m.config["scan"]
+        rows.append({
+            "scan": m.scan, "status": m.status, "points_planned": scan["points"],
+            "chunks_planned": m.chunks_planned, "chunks_done": len(m.chunks), **m.totals(),
+            "seed": scan["seed"], "sampler": scan["sampler"], "store": scan["store"],
+            "sample_rate": scan.get("sample_rate"), "constraint_set": m.provenance["constraint_set"]["name"],
+            "code_version": m.provenance["code_version"], "config": json.dumps(m.config),
+        })
+    return pa.Table.from_pylist(rows)
+
+
+def _chunks_table(manifests: list[Manifest]) -> pa.Table:
+    rows = [[m.scan, *dataclasses.astuple(r)] for m in manifests for r in m.chunks.values()]
+    return pa.Table.from_pylist([dict(zip(CHUNKS_SCHEMA.names, row)) for row in rows], schema=CHUNKS_SCHEMA)
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def open_catalog(root: str | pathlib.Path) -> duckdb.DuckDBPyConnection:
+    """A locked DuckDB connection with the views ``points``, ``scans`` and ``chunks`` over ``root``."""
+    root = pathlib.Path(root).expanduser().resolve()
+    manifests = load_manifests(root)
+    con = duckdb.connect(":memory:")
+    con.from_arrow(_scans_table(manifests)).create("scans")
+    con.from_arrow(_chunks_table(manifests)).create("chunks")
+    files = [str(scan_dir(root, m.scan) / r.file) for m in manifests for r in sorted(m.chunks.values(), key=lambda r: r.index)]
+    if files:
+        file_list = "[" + ", ".join(_sql_string(f) for f in files) + "]"
+        con.execute(
+            f"CREATE VIEW points AS SELECT * FROM read_parquet({file_list}, hive_partitioning = true, "
+            f"hive_types = {{'{SCAN_PARTITION}': 'VARCHAR'}}, union_by_name = true)"
+        )
+    con.execute("SET allowed_directories = [?]", [f"{root}/"])
+    for statement in LOCKDOWN:
+        con.execute(statement)
+    return con
+
+
+def read_only_query(con: duckdb.DuckDBPyConnection, query: str) -> duckdb.DuckDBPyRelation:
+    """Run one SELECT / WITH / DESCRIBE / SHOW / SUMMARIZE / EXPLAIN statement; refuse anything else."""
+    try:
+        statements = duckdb.extract_statements(query)
+    except duckdb.Error as exc:
+        raise ValueError(f"cannot parse the query: {exc}") from None
+    if len(statements) != 1:
+        raise ValueError(f"expected exactly one statement, got {len(statements)}")
+    kind = statements[0].type
+    if kind not in READ_ONLY_STATEMENTS:
+        raise ValueError(f"the lake is read-only: only SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE and EXPLAIN are allowed, got {kind.name}")
+    return con.sql(query)

@@ -1,0 +1,72 @@
+"""The manifest of a scan: one small JSON file, rewritten atomically, that says which chunks exist.
+
+It records the full config, seed, code version, input and constraint-set provenance, the plan,
+every finished chunk (file, rows, checksum) and the scan's status. A chunk file that the
+manifest does not list is garbage from a crash and is never read.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from lake.atomic import atomic_write
+from lake.layout import manifest_path
+
+MANIFEST_FORMAT = 1
+RUNNING, COMPLETE = "running", "complete"
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    """A finished chunk: the small summary a worker returns and the manifest keeps."""
+
+    index: int
+    file: str
+    points: int  # points in the plan's chunk
+    outside_domain: int  # points with m_S_MeV >= m_nu4_MeV, not evaluated
+    rows: int  # rows stored
+    allowed: int  # allowed points (all of them are stored)
+    sampled: int  # stored rejected points (store = "allowed+sample")
+    sha256: str
+    seconds: float
+
+
+@dataclass
+class Manifest:
+    scan: str
+    config: dict[str, Any]
+    provenance: dict[str, Any]  # code version, inputs and constraint-set versions and checksums
+    chunks_planned: int
+    status: str = RUNNING
+    chunks: dict[int, ChunkRecord] = field(default_factory=dict)
+    format: int = MANIFEST_FORMAT
+
+    def record(self, chunk: ChunkRecord) -> None:
+        self.chunks[chunk.index] = chunk
+
+    def totals(self) -> dict[str, int]:
+        """Sums over the recorded chunks of every count column."""
+        counts = ("points", "outside_domain", "rows", "allowed", "sampled")
+        return {c: sum(getattr(r, c) for r in self.chunks.values()) for c in counts}
+
+    def to_json(self) -> str:
+        doc = dataclasses.asdict(self)
+        doc["chunks"] = [dataclasses.asdict(self.chunks[i]) for i in sorted(self.chunks)]
+        return json.dumps(doc, indent=1)
+
+    def save(self, root: str) -> pathlib.Path:
+        path = manifest_path(root, self.scan)
+        text = self.to_json()
+        atomic_write(path, lambda temp: temp.write_text(text))
+        return path
+
+    @classmethod
+    def load(cls, path: str | pathlib.Path) -> "Manifest":
+        doc = json.loads(pathlib.Path(path).read_text())
+        if doc.get("format") != MANIFEST_FORMAT:
+            raise ValueError(f"{path}: manifest format {doc.get('format')!r}, this dsscan reads {MANIFEST_FORMAT}")
+        chunks = {c["index"]: ChunkRecord(**c) for c in doc.pop("chunks")}
+        return cls(**doc, chunks=chunks)

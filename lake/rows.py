@@ -1,0 +1,41 @@
+"""What a chunk stores: the evaluated points its storage policy keeps, keyed by ``point_id``.
+
+Policies (``scan.store``): ``all`` keeps every point; ``allowed`` keeps the allowed points;
+``allowed+sample`` keeps every allowed point plus a fixed-rate random sample of the rest,
+flagged ``sampled`` (weight 1/sample_rate when counting rejected points).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+POINT_ID_FIELD = pa.field(
+    "point_id", pa.uint64(), nullable=False,
+    metadata={"unit": "1", "description": "position of the point in the scan's plan: chunk * chunk_size + row"},
+)
+SAMPLED_FIELD = pa.field(
+    "sampled", pa.bool_(), nullable=False,
+    metadata={
+        "unit": "1",
+        "description": "a rejected point kept in the random sample of store = 'allowed+sample' "
+        "(weight 1/sample_rate); false for allowed points and under the other policies",
+    },
+)
+
+
+def stored_rows(
+    point_ids: np.ndarray, evaluated: pa.Table, store: str, sample_rate: float | None, rng: np.random.Generator
+) -> pa.Table:
+    """``point_id`` + ``evaluated``'s columns + ``sampled``, for the rows the policy keeps."""
+    allowed = evaluated.column("allowed").to_numpy(zero_copy_only=False)
+    sampled = np.zeros(len(allowed), dtype=bool)
+    if store == "all":
+        keep = np.ones(len(allowed), dtype=bool)
+    elif store == "allowed":
+        keep = allowed
+    else:
+        sampled = (rng.random(len(allowed)) < sample_rate) & ~allowed
+        keep = allowed | sampled
+    table = evaluated.add_column(0, POINT_ID_FIELD, pa.array(point_ids, type=pa.uint64()))
+    table = table.append_column(SAMPLED_FIELD, pa.array(sampled))
+    return table.filter(pa.array(keep))

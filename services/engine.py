@@ -1,0 +1,60 @@
+"""The engine interface, and the work of one chunk that every engine runs wherever it likes."""
+from __future__ import annotations
+
+import time
+from typing import Callable, Iterable, Protocol
+
+import numpy as np
+
+import dsscan
+from dsscan.config import ScanSpec
+from dsscan.constraints import load_constraint_set
+from dsscan.evaluate import evaluate
+from dsscan.inputs import load_inputs
+from dsscan.parameters import PARAMETER_NAMES
+from dsscan.plan import POINT_ID, chunk_points, chunk_randomness
+from lake.manifest import ChunkRecord
+from lake.rows import stored_rows
+from lake.writer import write_chunk
+
+
+class Engine(Protocol):
+    name: str
+
+    def run(self, spec: ScanSpec, indices: Iterable[int], on_done: Callable[[ChunkRecord], None]) -> None:
+        """Process every chunk in ``indices`` (``process_chunk``), calling ``on_done`` with each
+        result in the driver's process as soon as its file is complete, in any order."""
+
+
+def provenance(spec: ScanSpec) -> dict:
+    """What the stored numbers depend on besides the config: code, inputs and constraint set."""
+    inputs, cset = load_inputs(), load_constraint_set(spec.constraints)
+    return {
+        "code_version": dsscan.__version__,
+        "inputs": {"version": inputs.version, "sha256": inputs.sha256},
+        "constraint_set": {"name": cset.name, "version": cset.version, "sha256": cset.sha256},
+    }
+
+
+def process_chunk(spec: ScanSpec, index: int) -> ChunkRecord:
+    """Sample chunk ``index``, evaluate it, keep what the storage policy keeps, write its file."""
+    started = time.perf_counter()
+    points = chunk_points(spec, index)
+    inside = points["m_S_MeV"] < points["m_nu4_MeV"]
+    evaluated = evaluate({n: points[n][inside] for n in PARAMETER_NAMES}, spec.constraints)
+    table = stored_rows(
+        points[POINT_ID][inside], evaluated, spec.store, spec.sample_rate, chunk_randomness(spec.seed, index).storage
+    )
+    metadata = {"scan": spec.name, "chunk": index, "config": spec.scan_config(), **provenance(spec)}
+    written = write_chunk(spec.lake_root, spec.name, index, table, metadata)
+    return ChunkRecord(
+        index=index,
+        file=written.name,
+        points=len(inside),
+        outside_domain=int(np.count_nonzero(~inside)),
+        rows=written.rows,
+        allowed=int(np.count_nonzero(evaluated.column("allowed").to_numpy(zero_copy_only=False))),
+        sampled=int(np.count_nonzero(table.column("sampled").to_numpy(zero_copy_only=False))),
+        sha256=written.sha256,
+        seconds=time.perf_counter() - started,
+    )
