@@ -15,6 +15,7 @@ from dsscan import __version__
 COMMANDS = (
     "point",
     "benchmarks",
+    "validate", "scan", "sql",
 )
 
 

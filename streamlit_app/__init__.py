@@ -1,0 +1,1 @@
+"""The dsscan explorer: a Streamlit app over the lake (run ``streamlit run streamlit_app/app.py``)."""
