@@ -82,13 +82,13 @@ def parse_assignments(items: list[str]) -> dict[str, float]:
 
 def applies(c: Constraint, row: Mapping[str, Any]) -> bool:
     """Whether the constraint's ``applies_above`` condition holds at this point."""
-    return all(row[p] > threshold for p, threshold in c.applies_above.items())
+    return all(row[p] > threshold for p, threshold in dict(c.applies_above).items())
 
 
 def constraint_status(c: Constraint, row: Mapping[str, Any]) -> str:
     """PASS, FAIL, ``n/a (not computed)`` for a NaN observable, or ``n/a (applies only for ...)``."""
     if not applies(c, row):
-        return "n/a (applies only for " + " and ".join(f"{p} > {t:g}" for p, t in c.applies_above.items()) + ")"
+        return "n/a (applies only for " + " and ".join(f"{p} > {t:g}" for p, t in dict(c.applies_above).items()) + ")"
     if math.isnan(row[c.observable]):
         return NOT_COMPUTED
     return PASS if row[f"pass_{c.name}"] else FAIL
