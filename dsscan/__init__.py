@@ -9,12 +9,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
-
-def evaluate(points, constraints: str = "datta2024"):
-    """See :func:`dsscan.evaluate.evaluate`."""
-    from dsscan.evaluate import evaluate as _evaluate
-
-    return _evaluate(points, constraints)
-
+# Bound after the submodule import so that ``dsscan.evaluate`` is the function, not the module.
+from dsscan.evaluate import evaluate  # noqa: E402
 
 __all__ = ["evaluate", "__version__"]

@@ -35,7 +35,7 @@ class Constraint:
     lower: float  # -inf where there is none
     upper: float  # +inf where there is none
     scale: float
-    applies_above: Mapping[str, float]
+    applies_above: tuple[tuple[str, float], ...]  # (parameter, threshold): applies where parameter > threshold
     measurement: str
     description: str
 
@@ -73,7 +73,7 @@ class ConstraintSet:
                 ok = x > c.lower
             else:
                 ok = (x >= c.lower) & (x <= c.upper)
-            for param, threshold in c.applies_above.items():
+            for param, threshold in c.applies_above:
                 ok |= ~(np.asarray(columns[param]) > threshold)
             out[f"pass_{c.name}"] = ok
             allowed = ok.copy() if allowed is None else allowed & ok
@@ -114,7 +114,7 @@ def _constraint(entry: dict, where: str) -> Constraint:
         lower=lower,
         upper=upper,
         scale=float(entry.get("scale", 1.0)),
-        applies_above={k: float(v) for k, v in applies.items()},
+        applies_above=tuple((k, float(v)) for k, v in applies.items()),
         measurement=str(need("measurement", (str,))),
         description=str(need("description", (str,))),
     )

@@ -8,7 +8,7 @@ import pyarrow as pa
 
 from dsscan.constraints import load_constraint_set
 from dsscan.parameters import PARAMETER_NAMES, check_domain
-from dsscan.schema import OBSERVABLES, arrow_schema
+from dsscan.schema import OBSERVABLES, SCENARIOS, arrow_schema
 
 
 def as_parameter_arrays(points: Any) -> dict[str, np.ndarray]:
@@ -42,17 +42,19 @@ def evaluate(points: Any, constraints: str = "datta2024") -> pa.Table:
     ``constraints`` is a shipped set (``datta2024``, ``datta2020``) or the path of a user's copy.
     Raises ValueError naming the parameter and value for points outside the supported domain.
     """
-    from dsscan.physics.kernel import compute_observables
+    from dsscan.physics.kernel import run_batch
 
     cset = load_constraint_set(constraints)
     params = as_parameter_arrays(points)
     check_domain(params)
-    columns: dict[str, np.ndarray] = dict(params)
-    columns.update(compute_observables(params))
-    columns.update(cset.judge(columns))
-    columns["scenario"] = np.where(params["kappa_TeV"] == 0.0, "kappa0", "kappa")
-    schema = arrow_schema(cset.names, cset.name)
-    return pa.Table.from_arrays([pa.array(columns[f.name], type=f.type) for f in schema], schema=schema)
+    observables, passed, allowed = run_batch(params, cset)
+    arrays = [pa.array(params[name]) for name in PARAMETER_NAMES]
+    arrays += [pa.array(row) for row in observables]
+    arrays += [pa.array(row) for row in passed]
+    arrays.append(pa.array(allowed))
+    scenario_index = pa.array((params["kappa_TeV"] != 0.0).view(np.int8))
+    arrays.append(pa.DictionaryArray.from_arrays(scenario_index, SCENARIOS))
+    return pa.Table.from_arrays(arrays, schema=arrow_schema(cset.names, cset.name))
 
 
 __all__ = ["evaluate", "as_parameter_arrays", "OBSERVABLES"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
@@ -79,3 +80,9 @@ def _parse(text: bytes) -> Inputs:
 def load_inputs() -> Inputs:
     """The packaged inputs, parsed once per process."""
     return _parse(resources.files("dsscan").joinpath("data/inputs.toml").read_bytes())
+
+
+def subset_sha256(names: tuple[str, ...]) -> str:
+    """Hash of the named input values, to key a table that depends on those inputs only."""
+    inp = load_inputs()
+    return hashlib.sha256(json.dumps({n: inp.values[n] for n in sorted(names)}).encode()).hexdigest()

@@ -57,6 +57,9 @@ OBSERVABLES: dict[str, tuple[str, str]] = {
 }
 
 
+SCENARIOS = pa.array(["kappa0", "kappa"])  # dictionary of the `scenario` column: index = (kappa != 0)
+
+
 def _field(name: str, type_: pa.DataType, unit: str, description: str) -> pa.Field:
     return pa.field(name, type_, nullable=False, metadata={"unit": unit, "description": description})
 
@@ -70,5 +73,7 @@ def arrow_schema(constraint_names: tuple[str, ...], constraint_set: str) -> pa.S
         for c in constraint_names
     ]
     fields.append(_field("allowed", pa.bool_(), "1", f"all constraints of {constraint_set!r} passed"))
-    fields.append(_field("scenario", pa.string(), "1", "'kappa0' where kappa_TeV = 0, else 'kappa'"))
+    fields.append(
+        _field("scenario", pa.dictionary(pa.int8(), pa.string()), "1", "'kappa0' where kappa_TeV = 0, else 'kappa'")
+    )
     return pa.schema(fields)

@@ -1,12 +1,469 @@
-"""TEMPORARY: loops the reference until the numba kernel lands (same interface)."""
+"""The numba batch kernel: every observable and every constraint verdict in one pass over a batch.
+
+A pure function of arrays: the nine parameter arrays (user units), a ``KernelConstants`` tuple of
+physics inputs in GeV/s, the preloaded tables, and the constraint set compiled to arrays. It is
+the fast twin of ``dsscan.physics.reference`` (the oracle; tests hold the two together) and
+follows the same formulas, whose derivations and sources live in the reference's docstrings.
+
+CP projections of the K -> pi S rates (physics.md section 3). L = g dbar P_R s S + h.c.; only the
+scalar density contributes to a 0- -> 0- transition, dbar P_R s -> dbar s / 2, so
+L -> (1/2) Re g (dbar s + sbar d) S + (i/2) Im g (dbar s - sbar d) S. The operator dbar s + sbar d is
+CP-even and S is CP-even, so the Re g term conserves CP. K_L is (nearly) CP-odd and pi0 S in an
+s-wave is CP-odd (pi0 is CP-odd): K_L -> pi0 S is CP-conserving and proportional to (Re g)^2, K_S
+-> pi0 S CP-violating and proportional to (Im g)^2. With K_L = (K0 - K0bar)/sqrt2 and
+<pi0|sbar d|K0> = -<pi+|sbar d|K+>/sqrt2 the isospin factors cancel, so Gamma(K_L -> pi0 S) is the
+K+ formula with |g|^2 -> (Re g)^2 and neutral masses (for real g: Grossman-Nir, PLB 398, 163).
+"""
+from __future__ import annotations
+
+import cmath
+import functools
+import math
+from typing import NamedTuple
+
 import numpy as np
+from numba import njit
 
-from dsscan.physics.reference import evaluate_reference
+from dsscan.constraints import ConstraintSet
+from dsscan.inputs import load_inputs, to_natural
+from dsscan.parameters import PARAMETER_NAMES
+from dsscan.physics.ckm import fcnc_coefficients
+from dsscan.physics.formfactors import load_formfactors
+from dsscan.physics.reference import kappa_eff
+from dsscan.physics import tables as shipped_tables
+from dsscan.schema import OBSERVABLES
+
+ObservableIndex = NamedTuple("ObservableIndex", [(name, int) for name in OBSERVABLES])
+COL = ObservableIndex(*range(len(OBSERVABLES)))  # row of each observable in the kernel's output
+N_OBS = len(OBSERVABLES)
 
 
-def compute_observables(params):
-    out = evaluate_reference(params)
-    n = len(params["m_S_MeV"])
-    out["R_miniboone"] = np.full(n, np.nan)
-    out["R_charm2"] = np.full(n, np.nan)
-    return out
+class KernelConstants(NamedTuple):
+    """Physics inputs and input-only derived numbers, in GeV and seconds."""
+
+    m_e: float
+    m_mu: float
+    m_tau: float
+    m_d: float
+    m_s: float
+    m_c: float
+    m_b: float
+    m_t: float
+    m_p: float
+    m_n: float
+    m_pip: float
+    m_pi0: float
+    m_Kp: float
+    m_K0: float
+    m_Kst0: float
+    m_Kstp: float
+    m_Bp: float
+    m_B0: float
+    m_Bs: float
+    tau_Bp: float
+    tau_B0: float
+    tau_Bs: float
+    tau_Kp: float
+    tau_KL: float
+    tau_KS: float
+    v: float
+    alpha_em: float
+    hbar: float
+    hbar_c: float
+    Lambda_BZ: float
+    f_Bs: float
+    f_Kp: float
+    B2_Bs: float
+    B2_K: float
+    ff_f0_Kpi: float
+    f_u_p: float
+    f_d_p: float
+    f_u_n: float
+    f_d_n: float
+    f_s_N: float
+    SM_Bp_Kpnunu: float
+    SM_B0_Kst0nunu: float
+    SM_B0_Kst0ee_lowq2: float
+    SM_Bs_mumu: float
+    SM_KL_pi0nunu: float
+    SM_Kp_pipnunu: float
+    SM_KL_pi0ee: float
+    LHCb_mee_min: float
+    LHCb_mee_max: float
+    NA48_mee_min: float
+    MeV: float  # one MeV in GeV (user-unit boundary)
+    per_TeV: float  # one TeV^-1 in GeV^-1
+    # derived from the inputs alone
+    C_bs_t_re: float
+    C_bs_t_im: float
+    C_bs_c_re: float
+    C_bs_c_im: float
+    C_sd_t_re: float
+    C_sd_t_im: float
+    C_sd_c_re: float
+    C_sd_c_im: float
+    C_K_munu: float  # G_F^2 |V_us|^2 f_K^2: Gamma(K -> mu nu S) = C_K_munu y_mu^2 J(m_S)
+    # kappa_eff at q^2 = m_Bs^2 is kappa - (Sd eta_d + Sc eta_c + St eta_t): the loop sums there
+    Sd_Bs_re: float
+    Sd_Bs_im: float
+    Sc_Bs_re: float
+    Sc_Bs_im: float
+    St_Bs_re: float
+    St_Bs_im: float
+
+
+class KernelTables(NamedTuple):
+    """The preloaded tables, each on a uniform grid (x_min, dx, values)."""
+
+    ff_q2_min: float
+    ff_dq2: float
+    ff_f0_BK: np.ndarray
+    ff_A0_BKst: np.ndarray
+    g2_lnr_min: float
+    g2_dlnr: float
+    g2_I: np.ndarray
+    kmunuS_min: float
+    kmunuS_dm: float
+    kmunuS_J: np.ndarray
+
+
+@functools.cache
+def kernel_constants() -> KernelConstants:
+    inp = load_inputs()
+    C = fcnc_coefficients(inp)
+    fields = {name: inp.values[name] for name in KernelConstants._fields if name in inp.values}
+    zero = {"d": 0.0, "c": 0.0, "t": 0.0}
+
+    def loop_sum_at_Bs(which: str) -> complex:  # -(kappa_eff - kappa) for unit eta_which
+        return -kappa_eff(0.0, {**zero, which: 1.0}, inp.m_Bs**2, inp)
+
+    Sd, Sc, St = (loop_sum_at_Bs(w) for w in ("d", "c", "t"))
+    fields.update(
+        MeV=to_natural(1.0, "MeV"),
+        per_TeV=1.0 / to_natural(1.0, "TeV"),
+        C_bs_t_re=C["C_bs_t"].real, C_bs_t_im=C["C_bs_t"].imag,
+        C_bs_c_re=C["C_bs_c"].real, C_bs_c_im=C["C_bs_c"].imag,
+        C_sd_t_re=C["C_sd_t"].real, C_sd_t_im=C["C_sd_t"].imag,
+        C_sd_c_re=C["C_sd_c"].real, C_sd_c_im=C["C_sd_c"].imag,
+        C_K_munu=inp.G_F**2 * C["V_us_abs"] ** 2 * inp.f_Kp**2,
+        Sd_Bs_re=Sd.real, Sd_Bs_im=Sd.imag, Sc_Bs_re=Sc.real, Sc_Bs_im=Sc.imag,
+        St_Bs_re=St.real, St_Bs_im=St.imag,
+    )
+    return KernelConstants(**fields)
+
+
+@functools.cache
+def kernel_tables() -> KernelTables:
+    ff = load_formfactors()
+    g2 = shipped_tables.load("g2_loop")
+    kmu = shipped_tables.load("kmunuS")
+    return KernelTables(
+        ff_q2_min=float(ff.q2_GeV2[0]), ff_dq2=float(ff.q2_GeV2[1] - ff.q2_GeV2[0]),
+        ff_f0_BK=ff.f0_BK, ff_A0_BKst=ff.A0_BKst,
+        g2_lnr_min=g2.x_min, g2_dlnr=g2.dx, g2_I=g2.values,
+        kmunuS_min=kmu.x_min, kmunuS_dm=kmu.dx, kmunuS_J=kmu.values,
+    )
+
+
+# --- small pieces, each the twin of a reference function ------------------------------------
+@njit(cache=True, inline="always", fastmath=True)
+def _interp_uniform(x, x_min, dx, values):
+    """Linear interpolation on a uniform grid, clamped to its ends (twin of np.interp)."""
+    t = (x - x_min) / dx
+    n = values.shape[0]
+    if t <= 0.0:
+        return values[0]
+    if t >= n - 1:
+        return values[n - 1]
+    k = int(t)
+    w = t - k
+    return values[k] * (1.0 - w) + values[k + 1] * w
+
+
+def _A_half_series_coefficients(n_terms: int) -> np.ndarray:
+    """Taylor coefficients of A_{1/2}(tau) = 2 sum_m (c_{m+1} - c_{m+2}) tau^m, where
+    arcsin^2 sqrt(tau) = sum_n c_n tau^n, c_n = 2^{2n-1} ((n-1)!)^2 / (2n)!."""
+    c = [2.0 ** (2 * n - 1) * math.factorial(n - 1) ** 2 / math.factorial(2 * n) for n in range(1, n_terms + 3)]
+    return np.array([2 * (c[m] - c[m + 1]) for m in range(n_terms)])
+
+
+# Below tau = 0.05 (c, b, tau and t loops at every supported m_S) 14 terms sum A_{1/2} to 1e-16.
+A_HALF_SERIES_TAU_MAX = 0.05
+A_HALF_SERIES = _A_half_series_coefficients(14)
+
+
+@njit(cache=True, fastmath=True)
+def _loop_A_half(tau):
+    """A_{1/2}(tau), see reference.loop_A_half; a Horner series below A_HALF_SERIES_TAU_MAX."""
+    if tau < A_HALF_SERIES_TAU_MAX:
+        acc = 0.0
+        for m in range(A_HALF_SERIES.shape[0] - 1, -1, -1):
+            acc = acc * tau + A_HALF_SERIES[m]
+        return complex(acc, 0.0)
+    if tau <= 1.0:
+        f = complex(math.asin(math.sqrt(tau)) ** 2, 0.0)
+    else:
+        beta = math.sqrt(1 - 1 / tau)
+        f = -0.25 * (cmath.log((1 + beta) / (1 - beta)) - 1j * math.pi) ** 2
+    return 2 * (tau + (tau - 1) * f) / (tau * tau)
+
+
+@njit(cache=True, inline="always", fastmath=True)
+def _sqrt_kallen(M, m1, m2):
+    """lambda^{1/2}(M^2, m1^2, m2^2), 0 at and below threshold."""
+    if M <= m1 + m2:
+        return 0.0
+    a, b, c = M * M, m1 * m1, m2 * m2
+    lam = a * a + b * b + c * c - 2 * a * b - 2 * a * c - 2 * b * c
+    return math.sqrt(lam) if lam > 0.0 else 0.0
+
+
+@njit(cache=True, inline="always", fastmath=True)
+def _gamma_S_ll(y, m_l, m_S):
+    if m_S <= 2 * m_l:
+        return 0.0
+    beta2 = 1 - 4 * m_l * m_l / (m_S * m_S)
+    return y * y * m_S / (8 * math.pi) * beta2 * math.sqrt(beta2)
+
+
+@njit(cache=True, inline="always", fastmath=True)
+def _gamma_P_to_P_S(g2, ff, M, m, m_S, m_q_diff):
+    lam_half = _sqrt_kallen(M, m, m_S)
+    return g2 * ff * ff * (M * M - m * m) ** 2 * lam_half / (64 * math.pi * M**3 * m_q_diff**2)
+
+
+@njit(cache=True, inline="always", fastmath=True)
+def _gamma_P_to_V_S(g2, A0, M, m, m_S, m_q_sum):
+    lam_half = _sqrt_kallen(M, m, m_S)
+    return g2 * A0 * A0 * lam_half * lam_half * lam_half / (64 * math.pi * M**3 * m_q_sum**2)
+
+
+@njit(cache=True, inline="always", fastmath=True)
+def _mixing_delta_M(g2, m_M, f_M, m_q_sum, B2, m_S):
+    R = (m_M / m_q_sum) ** 2
+    return 5 / 24 * g2 * B2 * m_M * f_M**2 * R / abs(m_M**2 - m_S**2)
+
+
+@njit(cache=True, inline="always", fastmath=True)
+def _delta_a(y, kappa, m_l, ln_m_S, k, tab):
+    """One loop (table of I(r)) + Barr-Zee, see reference.delta_a_lepton."""
+    ln_r = 2.0 * (ln_m_S - math.log(m_l))
+    one_loop = y * y / (8 * math.pi**2) * _interp_uniform(ln_r, tab.g2_lnr_min, tab.g2_dlnr, tab.g2_I)
+    eta = y * k.v / m_l
+    barr_zee = eta * kappa * m_l * m_l / (4 * math.pi**2 * k.v) * (math.log(k.Lambda_BZ) - ln_m_S)
+    return one_loop + barr_zee
+
+
+@njit(cache=True, fastmath=True)
+def _point(i, params, k, tab, out):
+    """All observables of point i into column i of ``out`` (rows ordered as schema.OBSERVABLES)."""
+    kappa = params[0, i] * k.per_TeV
+    eta_d, eta_c, eta_t = params[1, i], params[3, i], params[4, i]
+    g_D, U = params[5, i], params[6, i]
+    m_S, m_nu4 = params[7, i] * k.MeV, params[8, i] * k.MeV
+    ln_m_S = math.log(m_S)
+    y_e, y_mu = eta_d * k.m_e / k.v, eta_d * k.m_mu / k.v
+
+    # S and nu4
+    loop = (eta_d * (_loop_A_half(m_S * m_S / (4 * k.m_e**2)) + _loop_A_half(m_S * m_S / (4 * k.m_mu**2))
+                     + _loop_A_half(m_S * m_S / (4 * k.m_tau**2)) + 3 / 9 * _loop_A_half(m_S * m_S / (4 * k.m_b**2)))
+            + eta_c * 12 / 9 * _loop_A_half(m_S * m_S / (4 * k.m_c**2))
+            + eta_t * 12 / 9 * _loop_A_half(m_S * m_S / (4 * k.m_t**2)))
+    k_eff = kappa - k.alpha_em / (2 * math.pi * k.v) * loop
+    G_gg = (k_eff.real**2 + k_eff.imag**2) * m_S**3 / (64 * math.pi)
+    G_ee = _gamma_S_ll(y_e, k.m_e, m_S)
+    G_mumu = _gamma_S_ll(y_mu, k.m_mu, m_S)
+    U2 = U * U
+    G_nunu = g_D * g_D / (8 * math.pi) * U2 * U2 * m_S
+    G_S = G_ee + G_mumu + G_nunu + G_gg
+    G_nu4 = g_D * g_D / (8 * math.pi) * (1 - U2) * U2 * (1 - (m_S / m_nu4) ** 2) ** 2 * m_nu4
+    BR_gg, BR_ee, BR_nunu = G_gg / G_S, G_ee / G_S, G_nunu / G_S
+    out[COL.Gamma_S_GeV, i] = G_S
+    out[COL.BR_S_gg, i] = BR_gg
+    out[COL.BR_S_ee, i] = BR_ee
+    out[COL.BR_S_mumu, i] = G_mumu / G_S
+    out[COL.BR_S_nunu, i] = BR_nunu
+    out[COL.ctau_S_mm, i] = k.hbar_c / G_S
+    out[COL.Gamma_nu4_GeV, i] = G_nu4
+    out[COL.ctau_nu4_mm, i] = k.hbar_c / G_nu4
+
+    # flavour-changing couplings
+    g_bs = complex(eta_t * k.C_bs_t_re + eta_c * k.C_bs_c_re, eta_t * k.C_bs_t_im + eta_c * k.C_bs_c_im)
+    g_sd = complex(eta_t * k.C_sd_t_re + eta_c * k.C_sd_c_re, eta_t * k.C_sd_t_im + eta_c * k.C_sd_c_im)
+    out[COL.g_bs_re, i] = g_bs.real
+    out[COL.g_bs_im, i] = g_bs.imag
+    out[COL.g_sd_re, i] = g_sd.real
+    out[COL.g_sd_im, i] = g_sd.imag
+    gbs2 = g_bs.real**2 + g_bs.imag**2
+    gsd2 = g_sd.real**2 + g_sd.imag**2
+
+    # two-body decays with S on shell
+    q2 = m_S * m_S
+    f0_BK = _interp_uniform(q2, tab.ff_q2_min, tab.ff_dq2, tab.ff_f0_BK)
+    A0_BKst = _interp_uniform(q2, tab.ff_q2_min, tab.ff_dq2, tab.ff_A0_BKst)
+    BR_Bp_KpS = _gamma_P_to_P_S(gbs2, f0_BK, k.m_Bp, k.m_Kp, m_S, k.m_b - k.m_s) * k.tau_Bp / k.hbar
+    BR_B0_Kst0S = _gamma_P_to_V_S(gbs2, A0_BKst, k.m_B0, k.m_Kst0, m_S, k.m_b + k.m_s) * k.tau_B0 / k.hbar
+    BR_Bp_KstpS = _gamma_P_to_V_S(gbs2, A0_BKst, k.m_Bp, k.m_Kstp, m_S, k.m_b + k.m_s) * k.tau_Bp / k.hbar
+    ds = k.m_s - k.m_d
+    BR_Kp_pipS = _gamma_P_to_P_S(gsd2, k.ff_f0_Kpi, k.m_Kp, k.m_pip, m_S, ds) * k.tau_Kp / k.hbar
+    BR_KL_pi0S = _gamma_P_to_P_S(g_sd.real**2, k.ff_f0_Kpi, k.m_K0, k.m_pi0, m_S, ds) * k.tau_KL / k.hbar
+    BR_KS_pi0S = _gamma_P_to_P_S(g_sd.imag**2, k.ff_f0_Kpi, k.m_K0, k.m_pi0, m_S, ds) * k.tau_KS / k.hbar
+    out[COL.BR_Bp_KpS, i] = BR_Bp_KpS
+    out[COL.BR_B0_Kst0S, i] = BR_B0_Kst0S
+    out[COL.BR_Bp_KstpS, i] = BR_Bp_KstpS
+    out[COL.BR_Kp_pipS, i] = BR_Kp_pipS
+    out[COL.BR_KL_pi0S, i] = BR_KL_pi0S
+    out[COL.BR_KS_pi0S, i] = BR_KS_pi0S
+
+    # measured final states, SM + NP added incoherently, and NP-only products
+    in_lhcb = 1.0 if (k.LHCb_mee_min < m_S < k.LHCb_mee_max) else 0.0
+    out[COL.BR_Bp_Kpnunu, i] = k.SM_Bp_Kpnunu + BR_Bp_KpS * BR_nunu
+    out[COL.BR_B0_Kst0nunu, i] = k.SM_B0_Kst0nunu + BR_B0_Kst0S * BR_nunu
+    out[COL.BR_Bp_Kstpnunu, i] = k.SM_B0_Kst0nunu * k.tau_Bp / k.tau_B0 + BR_Bp_KstpS * BR_nunu
+    out[COL.BR_B0_Kst0ee_lowq2, i] = k.SM_B0_Kst0ee_lowq2 + in_lhcb * BR_B0_Kst0S * BR_ee
+    out[COL.BR_Kp_pipnunu, i] = k.SM_Kp_pipnunu + BR_Kp_pipS * BR_nunu
+    out[COL.BR_KL_pi0nunu, i] = k.SM_KL_pi0nunu + BR_KL_pi0S * BR_nunu
+    out[COL.BR_KL_pi0ee, i] = k.SM_KL_pi0ee + BR_KL_pi0S * BR_ee
+    out[COL.BR_B0_Kst0nunu_NP, i] = BR_B0_Kst0S * BR_nunu
+    out[COL.BR_Bp_Kstpnunu_NP, i] = BR_Bp_KstpS * BR_nunu
+    out[COL.BR_Kp_pipnunu_NP, i] = BR_Kp_pipS * BR_nunu
+    out[COL.BR_KL_pi0gg_NP, i] = BR_KL_pi0S * BR_gg
+    out[COL.BR_KS_pi0gg_NP, i] = BR_KS_pi0S * BR_gg
+    out[COL.BR_Kp_pipgg_NP, i] = BR_Kp_pipS * BR_gg
+    out[COL.BR_B_Kgg_NP, i] = BR_Bp_KpS * BR_gg
+    out[COL.BR_B_Kstgg_NP, i] = BR_B0_Kst0S * BR_gg
+
+    # B_s through an off-shell S
+    D = k.m_Bs**2 - m_S * m_S
+    A2 = gbs2 * (k.f_Bs * k.m_Bs**2 / (2 * (k.m_b + k.m_s))) ** 2
+    beta_mu = math.sqrt(1 - 4 * k.m_mu**2 / k.m_Bs**2)
+    k_Bs_re = kappa - (eta_d * k.Sd_Bs_re + eta_c * k.Sc_Bs_re + eta_t * k.St_Bs_re)
+    k_Bs_im = -(eta_d * k.Sd_Bs_im + eta_c * k.Sc_Bs_im + eta_t * k.St_Bs_im)
+    to_BR_Bs = k.tau_Bs / k.hbar
+    common = A2 * k.m_Bs / (8 * math.pi * D * D) * to_BR_Bs
+    out[COL.BR_Bs_mumu, i] = k.SM_Bs_mumu + common * y_mu * y_mu * beta_mu**3
+    out[COL.BR_Bs_nunu_NP, i] = common * (g_D * U2) ** 2
+    out[COL.BR_Bs_gg_NP, i] = common * (k_Bs_re**2 + k_Bs_im**2) * k.m_Bs**2 / 8
+
+    # meson mixing
+    out[COL.dM_Bs_NP_inv_ps, i] = _mixing_delta_M(gbs2, k.m_Bs, k.f_Bs, k.m_b + k.m_s, k.B2_Bs, m_S) / k.hbar * 1e-12
+    out[COL.dM_K_NP_inv_s, i] = _mixing_delta_M(gsd2, k.m_K0, k.f_Kp, k.m_s + k.m_d, k.B2_K, m_S) / k.hbar
+
+    # K+ -> mu+ nu S(-> e+ e-) in the NA48/2 region m_ee >= 140 MeV
+    BR_Kp_munuee = 0.0
+    if m_S >= k.NA48_mee_min:
+        J = _interp_uniform(m_S, tab.kmunuS_min, tab.kmunuS_dm, tab.kmunuS_J)
+        BR_Kp_munuee = k.C_K_munu * y_mu * y_mu * J * k.tau_Kp / k.hbar * BR_ee
+    out[COL.BR_Kp_munuee_NP, i] = BR_Kp_munuee
+
+    # g-2
+    out[COL.delta_a_mu, i] = _delta_a(y_mu, kappa, k.m_mu, ln_m_S, k, tab)
+    out[COL.delta_a_e, i] = _delta_a(y_e, kappa, k.m_e, ln_m_S, k, tab)
+
+
+class CompiledConstraints(NamedTuple):
+    """A constraint set as arrays for the kernel. Column indices address the kernel's output rows
+    (0 .. N_OBS-1) followed by the nine parameters (N_OBS .. N_OBS+8)."""
+
+    column: np.ndarray  # int64
+    kind: np.ndarray  # int64: KIND_UPPER, KIND_LOWER or KIND_CLOSED
+    lower: np.ndarray
+    upper: np.ndarray
+    scale: np.ndarray
+    condition_column: np.ndarray  # int64, -1 where the constraint always applies
+    condition_above: np.ndarray
+
+
+KIND_UPPER, KIND_LOWER, KIND_CLOSED = 0, 1, 2
+_KIND_CODE = {"upper": KIND_UPPER, "lower": KIND_LOWER, "window": KIND_CLOSED, "band": KIND_CLOSED}
+
+
+def compile_constraints(cset: ConstraintSet) -> CompiledConstraints:
+    """Arrays the kernel judges with; same semantics as ``ConstraintSet.judge`` (tests hold them together)."""
+    index = {name: j for j, name in enumerate(OBSERVABLES)}
+    index.update({name: N_OBS + j for j, name in enumerate(PARAMETER_NAMES)})
+
+    def column_of(name: str, constraint: str) -> int:
+        if name not in index:
+            raise ValueError(f"constraint {constraint!r} of set {cset.name!r} refers to unknown column {name!r}")
+        return index[name]
+
+    cond_col, cond_above = [], []
+    for c in cset.constraints:
+        if len(c.applies_above) > 1:
+            raise ValueError(f"constraint {c.name!r}: at most one applies_above condition is supported")
+        (name, above), = c.applies_above or (("", 0.0),)
+        cond_col.append(column_of(name, c.name) if name else -1)
+        cond_above.append(above)
+    return CompiledConstraints(
+        column=np.array([column_of(c.observable, c.name) for c in cset.constraints], dtype=np.int64),
+        kind=np.array([_KIND_CODE[c.kind] for c in cset.constraints], dtype=np.int64),
+        lower=np.array([c.lower for c in cset.constraints]),
+        upper=np.array([c.upper for c in cset.constraints]),
+        scale=np.array([c.scale for c in cset.constraints]),
+        condition_column=np.array(cond_col, dtype=np.int64),
+        condition_above=np.array(cond_above),
+    )
+
+
+@njit(cache=True, inline="always")
+def _column(j, params, out):
+    """Row j of the combined column space: an observable (j < N_OBS) or a parameter."""
+    return out[j] if j < N_OBS else params[j - N_OBS]
+
+
+BLOCK_POINTS = 2048  # points per block: the block's observables stay in cache for the verdicts
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def batch_kernel(params, k, tab, cons, out, passed, allowed):
+    """One pass over the n points of ``params[9, n]`` (user units, order of PARAMETER_NAMES): fills
+    the observables ``out[N_OBS, n]``, the verdicts ``passed[n_constraints, n]`` and ``allowed[n]``.
+    Points go in blocks: observables point by point, then each constraint judged over the block."""
+    column, kind, lower, upper, scale, condition_column, condition_above = cons
+    n = params.shape[1]
+    for start in range(0, n, BLOCK_POINTS):
+        stop = min(start + BLOCK_POINTS, n)
+        for i in range(start, stop):
+            _point(i, params, k, tab, out)
+            allowed[i] = True
+        for c in range(column.shape[0]):
+            x = _column(column[c], params, out)
+            cond = _column(max(condition_column[c], 0), params, out)
+            always = condition_column[c] < 0
+            lo, hi, s, above, kc = lower[c], upper[c], scale[c], condition_above[c], kind[c]
+            for i in range(start, stop):
+                v = x[i] * s
+                if kc == KIND_UPPER:
+                    ok = v < hi
+                elif kc == KIND_LOWER:
+                    ok = v > lo
+                else:
+                    ok = (v >= lo) & (v <= hi)
+                ok = ok | (not always and not cond[i] > above)
+                passed[c, i] = ok
+                allowed[i] = allowed[i] & ok
+
+
+def run_batch(params: dict[str, np.ndarray], cset: ConstraintSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(observables[N_OBS, n], passed[n_constraints, n], allowed[n]) for domain-checked parameters."""
+    stacked = np.stack([params[name] for name in PARAMETER_NAMES]).astype(np.float64, copy=False)
+    n = stacked.shape[1]
+    out = np.empty((N_OBS, n))
+    passed = np.empty((len(cset.constraints), n), dtype=np.bool_)
+    allowed = np.empty(n, dtype=np.bool_)
+    out[COL.R_miniboone] = np.nan  # TEMPORARY until the scattering tables are wired in
+    out[COL.R_charm2] = np.nan
+    batch_kernel(stacked, kernel_constants(), kernel_tables(), _compiled(cset.name, cset.sha256, cset), out, passed, allowed)
+    return out, passed, allowed
+
+
+_COMPILED: dict[tuple[str, str], CompiledConstraints] = {}
+
+
+def _compiled(name: str, sha256: str, cset: ConstraintSet) -> CompiledConstraints:
+    """Compile a constraint set once per process (keyed by its name and content hash)."""
+    key = (name, sha256)
+    if key not in _COMPILED:
+        _COMPILED[key] = compile_constraints(cset)
+    return _COMPILED[key]
