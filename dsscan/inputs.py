@@ -25,6 +25,8 @@ _TO_NATURAL = {
     "GeV s": 1.0,
     "GeV mm": 1.0,
     "s": 1.0,
+    "fm": 1e-12,  # lengths are natural in mm (hbar_c is in GeV mm)
+    "cm^2": 1e2,  # areas in mm^2; GeV^-2 -> mm^2 is a factor hbar_c^2
 }
 
 
