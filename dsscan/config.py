@@ -81,6 +81,7 @@ class Domain:
     high: float
     low_open: bool
     high_open: bool
+    low_text: str = ""  # how to show the lower edge when it is another parameter
 
     def contains(self, value: float) -> bool:
         above = value > self.low if self.low_open else value >= self.low
@@ -94,7 +95,7 @@ class Domain:
     def text(self, name: str) -> str:
         parts = []
         if math.isfinite(self.low):
-            parts.append(f"{self.low:g} {'<' if self.low_open else '<='} ")
+            parts.append(f"{self.low_text or format(self.low, 'g')} {'<' if self.low_open else '<='} ")
         parts.append(name)
         if math.isfinite(self.high):
             parts.append(f" {'<' if self.high_open else '<='} {self.high:g}")
@@ -116,7 +117,7 @@ def parameter_domains() -> dict[str, Domain]:
         "g_D": Domain(0.0, inf, True, True),
         "U_mu4": Domain(0.0, 1.0, True, True),
         "m_S_MeV": m_S,
-        "m_nu4_MeV": Domain(m_S.low, lim["m_nu4_max_MeV"], True, False),
+        "m_nu4_MeV": Domain(m_S.low, lim["m_nu4_max_MeV"], True, False, low_text="m_S_MeV"),
     }
 
 
@@ -334,10 +335,10 @@ def _check_domains(settings: dict[str, Setting]) -> None:
             ok, shown = domain.covers(resolved.low, resolved.high), f"[{resolved.low:g}, {resolved.high:g}]"
         if not ok:
             if isinstance(setting, Tied):
-                where, what = f"parameters.{name}.same_as", f"{setting.same_as} takes {shown}"
+                where, what = f"parameters.{name}.same_as", f"{setting.same_as} spans {shown}, which is"
             else:
-                where, what = f"parameters.{name}" + ("" if isinstance(setting, Fixed) else ".range"), shown
-            raise ConfigError(where, f"{what} leaves the supported domain {domain.text(name)}")
+                where, what = f"parameters.{name}" + ("" if isinstance(setting, Fixed) else ".range"), f"{shown} is"
+            raise ConfigError(where, f"{what} outside the supported domain {domain.text(name)}")
     m_S_low, _ = _resolved(settings, "m_S_MeV").bounds()
     _, m_nu4_high = _resolved(settings, "m_nu4_MeV").bounds()
     if m_S_low >= m_nu4_high:

@@ -28,7 +28,8 @@ def _uniform(dims: int, start: int, count: int, seed: int, rng: np.random.Genera
 
 def _sobol(dims: int, start: int, count: int, seed: int, rng: np.random.Generator) -> np.ndarray:
     engine = qmc.Sobol(dims, scramble=True, bits=SOBOL_BITS, rng=seed)
-    engine.fast_forward(start)
+    if start:  # scipy's fast_forward(0) raises instead of doing nothing
+        engine.fast_forward(start)
     with warnings.catch_warnings():
         # A chunk is a slice of one long sequence; its balance is that of the whole scan.
         warnings.filterwarnings("ignore", message="The balance properties of Sobol", category=UserWarning)

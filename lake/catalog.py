@@ -91,7 +91,7 @@ def read_only_query(con: duckdb.DuckDBPyConnection, query: str) -> duckdb.DuckDB
     try:
         statements = duckdb.extract_statements(query)
     except duckdb.Error as exc:
-        raise ValueError(f"cannot parse the query: {exc}") from None
+        raise ValueError(f"cannot parse the query: {str(exc).splitlines()[0]}") from None
     if len(statements) != 1:
         raise ValueError(f"expected exactly one statement, got {len(statements)}")
     kind = statements[0].type

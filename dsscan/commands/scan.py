@@ -5,10 +5,10 @@ import argparse
 import pathlib
 import shlex
 import sys
+from importlib import resources
 
 from tqdm import tqdm
 
-import streamlit_app
 from dsscan.config import load_config
 from lake.layout import scan_dir
 from services import ENGINES, make_engine
@@ -67,12 +67,13 @@ def run(args: argparse.Namespace) -> int:
         manifest = run_scan(spec, engine, lambda chunk: bar.update(chunk.points))
     totals = manifest.totals()
     lake = _relative(pathlib.Path(spec.lake_root))
-    app = _relative(pathlib.Path(streamlit_app.__file__).with_name("app.py"))
+    app = _relative(pathlib.Path(str(resources.files("streamlit_app").joinpath("app.py"))))
     print(
         f"done: {totals['points']} points evaluated ({totals['outside_domain']} skipped with m_S >= m_nu4), "
         f"{totals['allowed']} allowed, {totals['rows']} rows stored ({spec.store})\n"
         f"results:  {folder}  ({len(manifest.chunks)} Parquet files + manifest.json)\n"
-        f"query:    {_command(_installed_command('dsscan'), 'sql', f'select count(*) from points where scan = {spec.name!r}', '--lake', lake)}\n"
+        f"query:    {shlex.quote(_installed_command('dsscan'))} sql \"select count(*) from points where scan = '{spec.name}'\" "
+        f"--lake {shlex.quote(lake)}\n"
         f"explore:  {_command(_installed_command('streamlit'), 'run', app, '--', '--lake', lake)}"
     )
     return 0
