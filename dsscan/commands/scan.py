@@ -69,8 +69,8 @@ def run(args: argparse.Namespace) -> int:
     lake = _relative(pathlib.Path(spec.lake_root))
     app = _relative(pathlib.Path(str(resources.files("streamlit_app").joinpath("app.py"))))
     print(
-        f"done: {totals['points']} points evaluated ({totals['outside_domain']} skipped with m_S >= m_nu4), "
-        f"{totals['allowed']} allowed, {totals['rows']} rows stored ({spec.store})\n"
+        f"done: {totals['points']} points, {totals['outside_domain']} skipped (m_S_MeV >= m_nu4_MeV), "
+        f"{totals['allowed']} allowed; {totals['rows']} rows stored (store = {spec.store})\n"
         f"results:  {folder}  ({len(manifest.chunks)} Parquet files + manifest.json)\n"
         f"query:    {shlex.quote(_installed_command('dsscan'))} sql \"select count(*) from points where scan = '{spec.name}'\" "
         f"--lake {shlex.quote(lake)}\n"
