@@ -16,6 +16,7 @@ COMMANDS = (
     "point",
     "benchmarks",
     "validate", "scan", "sql",
+    "bench",
 )
 
 

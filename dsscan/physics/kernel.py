@@ -102,7 +102,22 @@ class KernelConstants(NamedTuple):
     C_sd_t_im: float
     C_sd_c_re: float
     C_sd_c_im: float
-    C_K_munu: float  # G_F^2 |V_us|^2 f_K^2: Gamma(K -> mu nu S) = C_K_munu y_mu^2 J(m_S)
+    # input-only prefactors, hoisted out of the per-point loop (formulas in the reference):
+    # BR(P -> P' S) = |g|^2 f0^2 lambda^{1/2} pref,  BR(B -> K* S) = |g|^2 A0^2 lambda^{3/2} pref
+    pref_Bp_KpS: float
+    pref_B0_Kst0S: float
+    pref_Bp_KstpS: float
+    pref_Kp_pipS: float
+    pref_KL_pi0S: float
+    pref_KS_pi0S: float
+    pref_Bs: float  # BR(B_s -> X) = |g_bs|^2 pref_Bs / (m_Bs^2 - m_S^2)^2 * (partial-width factor of X)
+    pref_dM_Bs: float  # Delta M_Bs [ps^-1] = |g_bs|^2 pref_dM_Bs / |m_Bs^2 - m_S^2|
+    pref_dM_K: float  # Delta M_K [s^-1] = |g_sd|^2 pref_dM_K / |m_K^2 - m_S^2|
+    pref_Kmunu: float  # BR(K -> mu nu S) = y_mu^2 J(m_S) pref_Kmunu
+    beta3_Bs_mumu: float
+    ln_m_e: float
+    ln_m_mu: float
+    ln_Lambda_BZ: float
     # kappa_eff at q^2 = m_Bs^2 is kappa - (Sd eta_d + Sc eta_c + St eta_t): the loop sums there
     Sd_Bs_re: float
     Sd_Bs_im: float
@@ -138,6 +153,34 @@ def kernel_constants() -> KernelConstants:
         return -kappa_eff(0.0, {**zero, which: 1.0}, inp.m_Bs**2, inp)
 
     Sd, Sc, St = (loop_sum_at_Bs(w) for w in ("d", "c", "t"))
+    to_BR = {name: inp.values[f"tau_{name}"] / inp.hbar for name in ("Bp", "B0", "Bs", "Kp", "KL", "KS")}
+
+    def pref_P(M: float, m: float, tau_to_BR: float, m_q_diff: float, ff: float = 1.0) -> float:
+        return ff**2 * (M * M - m * m) ** 2 / (64 * math.pi * M**3 * m_q_diff**2) * tau_to_BR
+
+    def pref_V(M: float, tau_to_BR: float) -> float:
+        return 1 / (64 * math.pi * M**3 * (inp.m_b + inp.m_s) ** 2) * tau_to_BR
+
+    def pref_mixing(m_M: float, f_M: float, m_q_sum: float, B2: float) -> float:
+        return 5 / 24 * B2 * m_M * f_M**2 * (m_M / m_q_sum) ** 2 / inp.hbar
+
+    ds = inp.m_s - inp.m_d
+    fields.update(
+        pref_Bp_KpS=pref_P(inp.m_Bp, inp.m_Kp, to_BR["Bp"], inp.m_b - inp.m_s),
+        pref_B0_Kst0S=pref_V(inp.m_B0, to_BR["B0"]),
+        pref_Bp_KstpS=pref_V(inp.m_Bp, to_BR["Bp"]),
+        pref_Kp_pipS=pref_P(inp.m_Kp, inp.m_pip, to_BR["Kp"], ds, inp.ff_f0_Kpi),
+        pref_KL_pi0S=pref_P(inp.m_K0, inp.m_pi0, to_BR["KL"], ds, inp.ff_f0_Kpi),
+        pref_KS_pi0S=pref_P(inp.m_K0, inp.m_pi0, to_BR["KS"], ds, inp.ff_f0_Kpi),
+        pref_Bs=(inp.f_Bs * inp.m_Bs**2 / (2 * (inp.m_b + inp.m_s))) ** 2 * inp.m_Bs / (8 * math.pi) * to_BR["Bs"],
+        pref_dM_Bs=pref_mixing(inp.m_Bs, inp.f_Bs, inp.m_b + inp.m_s, inp.B2_Bs) * 1e-12,
+        pref_dM_K=pref_mixing(inp.m_K0, inp.f_Kp, inp.m_s + inp.m_d, inp.B2_K),
+        pref_Kmunu=inp.G_F**2 * C["V_us_abs"] ** 2 * inp.f_Kp**2 * to_BR["Kp"],
+        beta3_Bs_mumu=(1 - 4 * inp.m_mu**2 / inp.m_Bs**2) ** 1.5,
+        ln_m_e=math.log(inp.m_e),
+        ln_m_mu=math.log(inp.m_mu),
+        ln_Lambda_BZ=math.log(inp.Lambda_BZ),
+    )
     fields.update(
         MeV=to_natural(1.0, "MeV"),
         per_TeV=1.0 / to_natural(1.0, "TeV"),
@@ -145,7 +188,6 @@ def kernel_constants() -> KernelConstants:
         C_bs_c_re=C["C_bs_c"].real, C_bs_c_im=C["C_bs_c"].imag,
         C_sd_t_re=C["C_sd_t"].real, C_sd_t_im=C["C_sd_t"].imag,
         C_sd_c_re=C["C_sd_c"].real, C_sd_c_im=C["C_sd_c"].imag,
-        C_K_munu=inp.G_F**2 * C["V_us_abs"] ** 2 * inp.f_Kp**2,
         Sd_Bs_re=Sd.real, Sd_Bs_im=Sd.imag, Sc_Bs_re=Sc.real, Sc_Bs_im=Sc.imag,
         St_Bs_re=St.real, St_Bs_im=St.imag,
     )
@@ -227,30 +269,12 @@ def _gamma_S_ll(y, m_l, m_S):
 
 
 @njit(cache=True, inline="always", fastmath=True)
-def _gamma_P_to_P_S(g2, ff, M, m, m_S, m_q_diff):
-    lam_half = _sqrt_kallen(M, m, m_S)
-    return g2 * ff * ff * (M * M - m * m) ** 2 * lam_half / (64 * math.pi * M**3 * m_q_diff**2)
-
-
-@njit(cache=True, inline="always", fastmath=True)
-def _gamma_P_to_V_S(g2, A0, M, m, m_S, m_q_sum):
-    lam_half = _sqrt_kallen(M, m, m_S)
-    return g2 * A0 * A0 * lam_half * lam_half * lam_half / (64 * math.pi * M**3 * m_q_sum**2)
-
-
-@njit(cache=True, inline="always", fastmath=True)
-def _mixing_delta_M(g2, m_M, f_M, m_q_sum, B2, m_S):
-    R = (m_M / m_q_sum) ** 2
-    return 5 / 24 * g2 * B2 * m_M * f_M**2 * R / abs(m_M**2 - m_S**2)
-
-
-@njit(cache=True, inline="always", fastmath=True)
-def _delta_a(y, kappa, m_l, ln_m_S, k, tab):
+def _delta_a(y, kappa, m_l, ln_m_l, ln_m_S, k, tab):
     """One loop (table of I(r)) + Barr-Zee, see reference.delta_a_lepton."""
-    ln_r = 2.0 * (ln_m_S - math.log(m_l))
+    ln_r = 2.0 * (ln_m_S - ln_m_l)
     one_loop = y * y / (8 * math.pi**2) * _interp_uniform(ln_r, tab.g2_lnr_min, tab.g2_dlnr, tab.g2_I)
     eta = y * k.v / m_l
-    barr_zee = eta * kappa * m_l * m_l / (4 * math.pi**2 * k.v) * (math.log(k.Lambda_BZ) - ln_m_S)
+    barr_zee = eta * kappa * m_l * m_l / (4 * math.pi**2 * k.v) * (k.ln_Lambda_BZ - ln_m_S)
     return one_loop + barr_zee
 
 
@@ -302,20 +326,21 @@ def _point(i, params, k, tab, out):
     q2 = m_S * m_S
     f0_BK = _interp_uniform(q2, tab.ff_q2_min, tab.ff_dq2, tab.ff_f0_BK)
     A0_BKst = _interp_uniform(q2, tab.ff_q2_min, tab.ff_dq2, tab.ff_A0_BKst)
-    BR_Bp_KpS = _gamma_P_to_P_S(gbs2, f0_BK, k.m_Bp, k.m_Kp, m_S, k.m_b - k.m_s) * k.tau_Bp / k.hbar
-    BR_B0_Kst0S = _gamma_P_to_V_S(gbs2, A0_BKst, k.m_B0, k.m_Kst0, m_S, k.m_b + k.m_s) * k.tau_B0 / k.hbar
-    BR_Bp_KstpS = _gamma_P_to_V_S(gbs2, A0_BKst, k.m_Bp, k.m_Kstp, m_S, k.m_b + k.m_s) * k.tau_Bp / k.hbar
-    ds = k.m_s - k.m_d
-    BR_Kp_pipS = _gamma_P_to_P_S(gsd2, k.ff_f0_Kpi, k.m_Kp, k.m_pip, m_S, ds) * k.tau_Kp / k.hbar
-    BR_KL_pi0S = _gamma_P_to_P_S(g_sd.real**2, k.ff_f0_Kpi, k.m_K0, k.m_pi0, m_S, ds) * k.tau_KL / k.hbar
-    BR_KS_pi0S = _gamma_P_to_P_S(g_sd.imag**2, k.ff_f0_Kpi, k.m_K0, k.m_pi0, m_S, ds) * k.tau_KS / k.hbar
+    lam_Bp_Kst = _sqrt_kallen(k.m_Bp, k.m_Kstp, m_S)
+    lam_B0_Kst = _sqrt_kallen(k.m_B0, k.m_Kst0, m_S)
+    lam_K0_pi0 = _sqrt_kallen(k.m_K0, k.m_pi0, m_S)
+    BR_Bp_KpS = gbs2 * f0_BK * f0_BK * _sqrt_kallen(k.m_Bp, k.m_Kp, m_S) * k.pref_Bp_KpS
+    BR_B0_Kst0S = gbs2 * A0_BKst * A0_BKst * lam_B0_Kst * lam_B0_Kst * lam_B0_Kst * k.pref_B0_Kst0S
+    BR_Bp_KstpS = gbs2 * A0_BKst * A0_BKst * lam_Bp_Kst * lam_Bp_Kst * lam_Bp_Kst * k.pref_Bp_KstpS
+    BR_Kp_pipS = gsd2 * _sqrt_kallen(k.m_Kp, k.m_pip, m_S) * k.pref_Kp_pipS
+    BR_KL_pi0S = g_sd.real * g_sd.real * lam_K0_pi0 * k.pref_KL_pi0S
+    BR_KS_pi0S = g_sd.imag * g_sd.imag * lam_K0_pi0 * k.pref_KS_pi0S
     out[COL.BR_Bp_KpS, i] = BR_Bp_KpS
     out[COL.BR_B0_Kst0S, i] = BR_B0_Kst0S
     out[COL.BR_Bp_KstpS, i] = BR_Bp_KstpS
     out[COL.BR_Kp_pipS, i] = BR_Kp_pipS
     out[COL.BR_KL_pi0S, i] = BR_KL_pi0S
     out[COL.BR_KS_pi0S, i] = BR_KS_pi0S
-
     # measured final states, SM + NP added incoherently, and NP-only products
     in_lhcb = 1.0 if (k.LHCb_mee_min < m_S < k.LHCb_mee_max) else 0.0
     out[COL.BR_Bp_Kpnunu, i] = k.SM_Bp_Kpnunu + BR_Bp_KpS * BR_nunu
@@ -335,31 +360,28 @@ def _point(i, params, k, tab, out):
     out[COL.BR_B_Kstgg_NP, i] = BR_B0_Kst0S * BR_gg
 
     # B_s through an off-shell S
-    D = k.m_Bs**2 - m_S * m_S
-    A2 = gbs2 * (k.f_Bs * k.m_Bs**2 / (2 * (k.m_b + k.m_s))) ** 2
-    beta_mu = math.sqrt(1 - 4 * k.m_mu**2 / k.m_Bs**2)
+    inv_D = 1.0 / (k.m_Bs * k.m_Bs - q2)
     k_Bs_re = kappa - (eta_d * k.Sd_Bs_re + eta_c * k.Sc_Bs_re + eta_t * k.St_Bs_re)
     k_Bs_im = -(eta_d * k.Sd_Bs_im + eta_c * k.Sc_Bs_im + eta_t * k.St_Bs_im)
-    to_BR_Bs = k.tau_Bs / k.hbar
-    common = A2 * k.m_Bs / (8 * math.pi * D * D) * to_BR_Bs
-    out[COL.BR_Bs_mumu, i] = k.SM_Bs_mumu + common * y_mu * y_mu * beta_mu**3
+    common = gbs2 * k.pref_Bs * inv_D * inv_D
+    out[COL.BR_Bs_mumu, i] = k.SM_Bs_mumu + common * y_mu * y_mu * k.beta3_Bs_mumu
     out[COL.BR_Bs_nunu_NP, i] = common * (g_D * U2) ** 2
-    out[COL.BR_Bs_gg_NP, i] = common * (k_Bs_re**2 + k_Bs_im**2) * k.m_Bs**2 / 8
+    out[COL.BR_Bs_gg_NP, i] = common * (k_Bs_re**2 + k_Bs_im**2) * k.m_Bs * k.m_Bs / 8
 
     # meson mixing
-    out[COL.dM_Bs_NP_inv_ps, i] = _mixing_delta_M(gbs2, k.m_Bs, k.f_Bs, k.m_b + k.m_s, k.B2_Bs, m_S) / k.hbar * 1e-12
-    out[COL.dM_K_NP_inv_s, i] = _mixing_delta_M(gsd2, k.m_K0, k.f_Kp, k.m_s + k.m_d, k.B2_K, m_S) / k.hbar
+    out[COL.dM_Bs_NP_inv_ps, i] = gbs2 * k.pref_dM_Bs * inv_D
+    out[COL.dM_K_NP_inv_s, i] = gsd2 * k.pref_dM_K / abs(k.m_K0 * k.m_K0 - q2)
 
     # K+ -> mu+ nu S(-> e+ e-) in the NA48/2 region m_ee >= 140 MeV
     BR_Kp_munuee = 0.0
     if m_S >= k.NA48_mee_min:
         J = _interp_uniform(m_S, tab.kmunuS_min, tab.kmunuS_dm, tab.kmunuS_J)
-        BR_Kp_munuee = k.C_K_munu * y_mu * y_mu * J * k.tau_Kp / k.hbar * BR_ee
+        BR_Kp_munuee = k.pref_Kmunu * y_mu * y_mu * J * BR_ee
     out[COL.BR_Kp_munuee_NP, i] = BR_Kp_munuee
 
     # g-2
-    out[COL.delta_a_mu, i] = _delta_a(y_mu, kappa, k.m_mu, ln_m_S, k, tab)
-    out[COL.delta_a_e, i] = _delta_a(y_e, kappa, k.m_e, ln_m_S, k, tab)
+    out[COL.delta_a_mu, i] = _delta_a(y_mu, kappa, k.m_mu, k.ln_m_mu, ln_m_S, k, tab)
+    out[COL.delta_a_e, i] = _delta_a(y_e, kappa, k.m_e, k.ln_m_e, ln_m_S, k, tab)
 
 
 class CompiledConstraints(NamedTuple):
