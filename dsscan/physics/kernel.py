@@ -16,7 +16,6 @@ K+ formula with |g|^2 -> (Re g)^2 and neutral masses (for real g: Grossman-Nir, 
 """
 from __future__ import annotations
 
-import cmath
 import functools
 import math
 from typing import NamedTuple
@@ -236,18 +235,21 @@ A_HALF_SERIES = _A_half_series_coefficients(14)
 
 @njit(cache=True, fastmath=True)
 def _loop_A_half(tau):
-    """A_{1/2}(tau), see reference.loop_A_half; a Horner series below A_HALF_SERIES_TAU_MAX."""
+    """(Re, Im) of A_{1/2}(tau), see reference.loop_A_half: a Horner series below
+    A_HALF_SERIES_TAU_MAX; above threshold f = -1/4 (L - i pi)^2 in real arithmetic with
+    L = ln((1+b)/(1-b)) = 2 ln(1+b) + ln tau, which avoids the cancellation in 1 - b."""
     if tau < A_HALF_SERIES_TAU_MAX:
         acc = 0.0
         for m in range(A_HALF_SERIES.shape[0] - 1, -1, -1):
             acc = acc * tau + A_HALF_SERIES[m]
-        return complex(acc, 0.0)
+        return acc, 0.0
     if tau <= 1.0:
-        f = complex(math.asin(math.sqrt(tau)) ** 2, 0.0)
+        f_re, f_im = math.asin(math.sqrt(tau)) ** 2, 0.0
     else:
-        beta = math.sqrt(1 - 1 / tau)
-        f = -0.25 * (cmath.log((1 + beta) / (1 - beta)) - 1j * math.pi) ** 2
-    return 2 * (tau + (tau - 1) * f) / (tau * tau)
+        L = 2.0 * math.log1p(math.sqrt(1.0 - 1.0 / tau)) + math.log(tau)
+        f_re, f_im = -0.25 * (L * L - math.pi * math.pi), 0.5 * math.pi * L
+    norm = 2.0 / (tau * tau)
+    return norm * (tau + (tau - 1.0) * f_re), norm * (tau - 1.0) * f_im
 
 
 @njit(cache=True, inline="always", fastmath=True)
@@ -289,12 +291,17 @@ def _point(i, params, k, tab, out):
     y_e, y_mu = eta_d * k.m_e / k.v, eta_d * k.m_mu / k.v
 
     # S and nu4
-    loop = (eta_d * (_loop_A_half(m_S * m_S / (4 * k.m_e**2)) + _loop_A_half(m_S * m_S / (4 * k.m_mu**2))
-                     + _loop_A_half(m_S * m_S / (4 * k.m_tau**2)) + 3 / 9 * _loop_A_half(m_S * m_S / (4 * k.m_b**2)))
-            + eta_c * 12 / 9 * _loop_A_half(m_S * m_S / (4 * k.m_c**2))
-            + eta_t * 12 / 9 * _loop_A_half(m_S * m_S / (4 * k.m_t**2)))
-    k_eff = kappa - k.alpha_em / (2 * math.pi * k.v) * loop
-    G_gg = (k_eff.real**2 + k_eff.imag**2) * m_S**3 / (64 * math.pi)
+    s4 = m_S * m_S / 4
+    e_re, e_im = _loop_A_half(s4 / (k.m_e * k.m_e))
+    mu_re, mu_im = _loop_A_half(s4 / (k.m_mu * k.m_mu))
+    ta_re, _ = _loop_A_half(s4 / (k.m_tau * k.m_tau))  # tau, b, c, t loops are below threshold: real
+    b_re, _ = _loop_A_half(s4 / (k.m_b * k.m_b))
+    c_re, _ = _loop_A_half(s4 / (k.m_c * k.m_c))
+    t_re, _ = _loop_A_half(s4 / (k.m_t * k.m_t))
+    loop_norm = k.alpha_em / (2 * math.pi * k.v)  # sum_f eta_f N_c Q_f^2 A_{1/2}, N_c Q^2 = 1, 1/3, 4/3
+    k_eff_re = kappa - loop_norm * (eta_d * (e_re + mu_re + ta_re + b_re / 3) + 4 / 3 * (eta_c * c_re + eta_t * t_re))
+    k_eff_im = -loop_norm * eta_d * (e_im + mu_im)
+    G_gg = (k_eff_re * k_eff_re + k_eff_im * k_eff_im) * m_S * m_S * m_S / (64 * math.pi)
     G_ee = _gamma_S_ll(y_e, k.m_e, m_S)
     G_mumu = _gamma_S_ll(y_mu, k.m_mu, m_S)
     U2 = U * U
