@@ -65,3 +65,13 @@ def test_kl_rate_cancels_near_eta_c_of_minus_27_eta_t():
     assert -28 < root < -23.5
     assert at(root)["BR_KL_pi0S"][0] < 1e-6 * at(0.0)["BR_KL_pi0S"][0]
     assert at(root)["BR_Bp_KpS"][0] == pytest.approx(at(0.0)["BR_Bp_KpS"][0], rel=0.02)
+
+
+def test_decay_lifetimes_match_the_paper_text():
+    """Paper 001: S has "a very short lifetime, O(0.1) ps" (constraint 6), and nu4, width ~ |U_mu4|^2,
+    lives much shorter than S, width ~ |U_mu4|^4."""
+    table = evaluate(load_points(PAPER_001).parameters).to_pydict()
+    c_mm_per_ps = 0.299792458
+    for ctau_S, ctau_nu4 in zip(table["ctau_S_mm"], table["ctau_nu4_mm"]):
+        assert 0.01 < ctau_S / c_mm_per_ps < 1.0
+        assert ctau_nu4 < 1e-3 * ctau_S
