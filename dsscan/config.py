@@ -223,10 +223,10 @@ def _parse_scan(scan: dict) -> dict[str, Any]:
             "expected up to 100 letters, digits, '.', '_' or '-', starting with a letter or digit "
             f"(it names the lake folder scan=<name>), got {name!r}",
         )
-    store = _choice({**SCAN_DEFAULTS, **scan}, "store", STORE_POLICIES)
+    merged = {**SCAN_DEFAULTS, **scan}
+    store = _choice(merged, "store", STORE_POLICIES)
     if "sample_rate" in scan and store != SAMPLED_STORE:
         raise ConfigError("scan.sample_rate", f"only used with store = {SAMPLED_STORE!r}, but store = {store!r}")
-    merged = {**SCAN_DEFAULTS, **scan}
     sample_rate = None
     if store == SAMPLED_STORE:
         sample_rate = merged["sample_rate"]

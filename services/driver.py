@@ -9,14 +9,20 @@ from lake.manifest import COMPLETE, ChunkRecord, Manifest
 from services.engine import Engine, provenance
 
 
-def run_scan(spec: ScanSpec, engine: Engine, on_chunk: Callable[[ChunkRecord], None] = lambda record: None) -> Manifest:
-    """Evaluate every chunk of ``spec`` with ``engine``; the manifest records each finished chunk."""
+def ensure_new_scan(spec: ScanSpec) -> None:
+    """Refuse a scan whose name the lake already holds, before anything is written."""
     folder = scan_dir(spec.lake_root, spec.name)
     if folder.exists():
         raise ValueError(
             f"scan.name: the lake {spec.lake_root!r} already holds a scan named {spec.name!r} ({folder}); "
             "choose another scan.name or --lake"
         )
+
+
+def run_scan(spec: ScanSpec, engine: Engine, on_chunk: Callable[[ChunkRecord], None] = lambda record: None) -> Manifest:
+    """Evaluate every chunk of ``spec`` with ``engine``; the manifest records each finished chunk."""
+    ensure_new_scan(spec)
+    folder = scan_dir(spec.lake_root, spec.name)
     manifest = Manifest(scan=spec.name, config=spec.scan_config(), provenance=provenance(spec), chunks_planned=spec.n_chunks)
     folder.mkdir(parents=True)
     manifest.save(spec.lake_root)

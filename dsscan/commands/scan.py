@@ -12,7 +12,7 @@ from tqdm import tqdm
 from dsscan.config import load_config
 from lake.layout import scan_dir
 from services import ENGINES, make_engine
-from services.driver import run_scan
+from services.driver import ensure_new_scan, run_scan
 
 EPILOG = """\
 examples:
@@ -61,6 +61,7 @@ def _installed_command(name: str) -> str:
 def run(args: argparse.Namespace) -> int:
     spec = load_config(args.config, args.lake)
     engine = make_engine(args.engine)
+    ensure_new_scan(spec)
     folder = scan_dir(spec.lake_root, spec.name)
     print(f"scan {spec.name!r}: {spec.points} points in {spec.n_chunks} chunks, engine {engine.name}, into {folder}")
     with tqdm(total=spec.points, unit="pt", unit_scale=True, disable=args.no_progress, file=sys.stderr) as bar:
