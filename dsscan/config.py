@@ -30,7 +30,8 @@ SCAN_REQUIRED = ("name", "seed", "points", "constraints")
 SCAN_KEYS = SCAN_REQUIRED + tuple(SCAN_DEFAULTS)
 LAKE_DEFAULTS = {"root": "./lake"}
 TOP_LEVEL_KEYS = ("scan", "parameters", "lake")
-SCAN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+MAX_SCAN_NAME_LENGTH = 100
+SCAN_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_SCAN_NAME_LENGTH - 1}}}")
 
 
 class ConfigError(ValueError):
@@ -220,7 +221,7 @@ def _parse_scan(scan: dict) -> dict[str, Any]:
     if not isinstance(name, str) or not SCAN_NAME.fullmatch(name):
         raise ConfigError(
             "scan.name",
-            "expected up to 100 letters, digits, '.', '_' or '-', starting with a letter or digit "
+            f"expected up to {MAX_SCAN_NAME_LENGTH} letters, digits, '.', '_' or '-', starting with a letter or digit "
             f"(it names the lake folder scan=<name>), got {name!r}",
         )
     merged = {**SCAN_DEFAULTS, **scan}
