@@ -96,7 +96,9 @@ UNDERFLOW_REASON = (
 @pytest.mark.parametrize(
     "change",
     [
-        pytest.param(dict(m_S_MeV=250.96875, m_nu4_MeV=float(np.nextafter(250.96875, 1e3))), id="m_nu4-one-ulp-above-m_S"),
+        pytest.param(
+            dict(m_S_MeV=250.96875, m_nu4_MeV=float(np.nextafter(250.96875, 1e3))), id="m_nu4-one-ulp-above-m_S"
+        ),
         pytest.param(dict(U_mu4=1e-170), id="U_mu4=1e-170"),
         pytest.param(dict(g_D=1e-170), id="g_D=1e-170"),
         pytest.param(

@@ -145,9 +145,11 @@ def test_user_errors_are_one_line_naming_the_key(capsys, argv, named):
 
 
 def test_console_entry_point(tmp_path):
-    ok = subprocess.run([sys.executable, "-m", "dsscan.cli", "point", *ARGS], capture_output=True, text=True,
-                        cwd=tmp_path)
+    def dsscan(*argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "dsscan.cli", *argv], capture_output=True, text=True, cwd=tmp_path)
+
+    ok = dsscan("point", *ARGS)
     assert ok.returncode == 0 and "verdict:" in ok.stdout
-    bad = subprocess.run([sys.executable, "-m", "dsscan.cli", "point", *ARGS[:-1]], capture_output=True, text=True,
-                         cwd=tmp_path)
-    assert bad.returncode == 2 and bad.stderr.strip() == "dsscan: error: missing parameters m_nu4_MeV (all nine are required)"
+    bad = dsscan("point", *ARGS[:-1])
+    assert bad.returncode == 2
+    assert bad.stderr == "dsscan: error: missing parameters m_nu4_MeV (all nine are required)\n"

@@ -8,7 +8,15 @@ from itertools import takewhile
 import pytest
 
 from dsscan.cli import main
-from dsscan.commands.benchmarks import PAPER_000, PAPER_001, shipped_data_dir
+from dsscan.commands.benchmarks import (
+    PAPER_000,
+    PAPER_001,
+    TABLES,
+    evaluate_points,
+    json_report,
+    load_points,
+    shipped_data_dir,
+)
 from dsscan.constraints import load_constraint_set
 
 
@@ -21,9 +29,7 @@ def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
 @pytest.fixture(scope="module")
 def report():
     """The JSON report, computed once."""
-    from dsscan.commands import benchmarks
-
-    return benchmarks.json_report([benchmarks.evaluate_points(benchmarks.load_points(t), None) for t in benchmarks.TABLES])
+    return json_report([evaluate_points(load_points(table), None) for table in TABLES])
 
 
 def test_every_published_number_has_its_ratio(report):
@@ -54,7 +60,8 @@ def test_text_report_shows_ratios_convention_note_and_status_marks(capsys, repor
     marks = {"PASS": "ok", "FAIL": "FAIL", "PASS within 10 % margin": "ok*"}
     lines = out.splitlines()
     for paper in report["papers"]:
-        heading = next(i for i, line in enumerate(lines) if line.startswith(f"Constraint set {paper['versions']['constraint_set']}"))
+        title = f"Constraint set {paper['versions']['constraint_set']}"
+        heading = next(i for i, line in enumerate(lines) if line.startswith(title))
         rows = {line.split()[0]: line for line in takewhile(lambda line: line.startswith("  "), lines[heading + 1:])}
         for name in paper["points"][0]["status"]:
             expected = [marks.get(p["status"][name], "n/a") for p in paper["points"]]

@@ -148,34 +148,33 @@ def judge_with_margin(cset: ConstraintSet, columns: Mapping[str, Any], margin: f
     return loose.judge({k: np.asarray(v) for k, v in columns.items()})
 
 
-def margin_status(c: Constraint, row: Mapping[str, Any], loose_row: Mapping[str, Any]) -> str:
+def margin_status(c: Constraint, row: Mapping[str, Any], passes_widened: bool) -> str:
     """``constraint_status``, with a strict FAIL that passes the widened bound marked as such."""
     status = constraint_status(c, row)
-    if status == FAIL and loose_row[f"pass_{c.name}"]:
-        return PASS_WITH_MARGIN
-    return status
+    return PASS_WITH_MARGIN if status == FAIL and passes_widened else status
 
 
 @dataclass(frozen=True)
 class Evaluated:
-    """A table's points evaluated under a constraint set: rows, strict and widened verdicts."""
+    """A table's points evaluated under a constraint set: each point's row and constraint statuses."""
 
     points: BenchmarkPoints
     cset: ConstraintSet
     rows: list[dict[str, Any]]
-    loose_rows: list[dict[str, bool]]
-
-    def statuses(self, i: int) -> dict[str, str]:
-        return {c.name: margin_status(c, self.rows[i], self.loose_rows[i]) for c in self.cset.constraints}
+    statuses: list[dict[str, str]]
 
 
 def evaluate_points(points: BenchmarkPoints, constraints: str | None) -> Evaluated:
     name = constraints or points.table.default_constraints
     cset = load_constraint_set(name)
     table = evaluate(points.parameters, constraints=name)
+    rows = table.to_pylist()
     loose = judge_with_margin(cset, table.to_pydict())
-    n = table.num_rows
-    return Evaluated(points, cset, table.to_pylist(), [{k: bool(v[i]) for k, v in loose.items()} for i in range(n)])
+    statuses = [
+        {c.name: margin_status(c, row, bool(loose[f"pass_{c.name}"][i])) for c in cset.constraints}
+        for i, row in enumerate(rows)
+    ]
+    return Evaluated(points, cset, rows, statuses)
 
 
 MARKS = {PASS: "ok", FAIL: "FAIL", PASS_WITH_MARGIN: "ok*"}
@@ -211,7 +210,7 @@ def format_constraints(ev: Evaluated) -> list[str]:
     for c in ev.cset.constraints:
         cells = []
         for i in range(len(ids)):
-            status = ev.statuses(i)[c.name]
+            status = ev.statuses[i][c.name]
             value = ev.rows[i][c.observable] * c.scale
             mark = MARKS.get(status, "n/a")
             cells.append(f"{'n/a' if math.isnan(value) else f'{value:.3g} {mark}':>14}")
@@ -263,7 +262,7 @@ def json_report(evaluated: list[Evaluated]) -> dict[str, Any]:
                 "row": json_row(ev.rows[i]),
                 "published": published,
                 "ratio": {col: ev.rows[i][obs] / published[col] for col, obs in t.published.items()},
-                "status": ev.statuses(i),
+                "status": ev.statuses[i],
             })
         papers.append({"paper": t.paper, "citation": t.citation, "versions": versions(ev.cset), "points": points})
     return {"rounding_margin": ROUNDING_MARGIN, "papers": papers}
