@@ -16,7 +16,7 @@ COMMANDS = (
     "point",
     "benchmarks",
     "validate", "scan", "sql",
-    "bench",
+    "bench", "tables",
 )
 
 
