@@ -184,3 +184,25 @@ def test_benchmark_R_tables_against_reference(tables, label):
     R, R_CH2 = ratios_from_tables(tables, point)
     assert R == pytest.approx(reference["R_miniboone"], rel=INTERPOLATION_REL)
     assert R_CH2 == pytest.approx(reference["R_charm2"], rel=INTERPOLATION_REL)
+
+
+SMALL_GRID = st.GridSpec(n_mS=9, n_mnu4=17)
+
+
+def test_build_is_the_same_serial_and_parallel():
+    serial, parallel = st.build_tables(SMALL_GRID, workers=1), st.build_tables(SMALL_GRID, workers=2)
+    for name in (*st.TABLE_NAMES, "ln_D_CH2"):
+        assert np.array_equal(getattr(serial, name), getattr(parallel, name))
+    assert serial.key == parallel.key == st.table_key(SMALL_GRID)
+
+
+def test_unwritable_cache_keeps_tables_in_memory(tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("the cache directory cannot be created below a file")
+    monkeypatch.setenv("DSSCAN_CACHE_DIR", str(blocker / "cache"))
+    st.load_tables.cache_clear()
+    try:
+        tables = st.load_tables(SMALL_GRID)
+    finally:
+        st.load_tables.cache_clear()
+    assert tables.key == st.table_key(SMALL_GRID) and np.isfinite(tables.ln_I_MB_C12).all()

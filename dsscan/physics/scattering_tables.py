@@ -35,6 +35,7 @@ import functools
 import hashlib
 import json
 import math
+import multiprocessing
 import os
 import pathlib
 import tempfile
@@ -221,12 +222,18 @@ def table_path(grid: GridSpec = DEFAULT_GRID) -> pathlib.Path:
 
 
 def build_tables(grid: GridSpec = DEFAULT_GRID, workers: int | None = None) -> ScatteringTables:
-    """Compute every table from scratch, the m_nu4 rows split over ``workers`` processes (default: all cores)."""
+    """Compute every table from scratch, the m_nu4 rows split over ``workers`` processes (default: all
+    cores; one, in this process, inside a daemonic process such as a pool worker, which cannot fork)."""
+    if multiprocessing.current_process().daemon:
+        workers = 1
     workers = max(1, min(workers or os.cpu_count() or 1, grid.n_mnu4))
     m_S, m_nu4 = grid_axes(grid)
-    blocks = np.array_split(m_nu4, 4 * workers)  # several blocks per worker evens out the load
-    with ProcessPoolExecutor(workers) as pool:
-        parts = list(pool.map(build_rows, [m_S] * len(blocks), blocks))
+    if workers == 1:
+        parts = [build_rows(m_S, m_nu4)]
+    else:
+        blocks = np.array_split(m_nu4, 4 * workers)  # several blocks per worker even out the load
+        with ProcessPoolExecutor(workers) as pool:
+            parts = list(pool.map(build_rows, [m_S] * len(blocks), blocks))
     merged = {name: np.concatenate([p[name] for p in parts], axis=-1) for name in parts[0]}
     a, b, c, d = grid_edges()
     return ScatteringTables(
@@ -258,7 +265,8 @@ def read_tables(path: pathlib.Path) -> ScatteringTables:
 
 @functools.cache
 def load_tables(grid: GridSpec = DEFAULT_GRID) -> ScatteringTables:
-    """The tables for the current inputs: from the cache if built, else built now and cached."""
+    """The tables for the current inputs: from the cache if built, else built now and cached (if the
+    cache directory cannot be written, e.g. a read-only home on a cluster node, they stay in memory)."""
     path = table_path(grid)
     try:
         tables = read_tables(path)
@@ -267,7 +275,10 @@ def load_tables(grid: GridSpec = DEFAULT_GRID) -> ScatteringTables:
     except (OSError, ValueError, KeyError, zipfile.BadZipFile):
         pass  # absent, unreadable or from other inputs: build afresh
     tables = build_tables(grid)
-    save_tables(tables, path)
+    try:
+        save_tables(tables, path)
+    except OSError:
+        pass  # unwritable cache: this process keeps its tables in memory
     return tables
 
 
