@@ -40,6 +40,8 @@ def domain_limits() -> dict[str, float]:
         "m_S_min_MeV": 2 * inp.m_e / per_MeV,
         "m_S_max_MeV": 2 * inp.m_pip / per_MeV,
         "m_nu4_max_MeV": inp.m_nu4_max / per_MeV,
+        "U_mu4_min": inp.U_mu4_min,
+        "g_D_min": inp.g_D_min,
     }
 
 
@@ -47,7 +49,7 @@ def _first_bad(name: str, values: np.ndarray, bad: np.ndarray, expected: str) ->
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ValueError(
-            f"{name} = {values[i]!r} (point {i}) is outside the supported domain: expected {expected}"
+            f"{name} = {float(values[i])!r} (point {i}) is outside the supported domain: expected {expected}"
         )
 
 
@@ -58,16 +60,17 @@ def check_domain(points: dict[str, np.ndarray]) -> None:
         _first_bad(name, points[name], ~np.isfinite(points[name]), "a finite number")
     _first_bad("kappa_TeV", points["kappa_TeV"], points["kappa_TeV"] < 0, "kappa_TeV >= 0")
     _first_bad("eta_d", points["eta_d"], points["eta_d"] < 0, "eta_d >= 0")
-    _first_bad("g_D", points["g_D"], points["g_D"] <= 0, "g_D > 0 (S and nu4 must decay)")
+    _first_bad("g_D", points["g_D"], points["g_D"] < lim["g_D_min"], f"g_D >= {lim['g_D_min']:g} (S and nu4 must decay)")
     u = points["U_mu4"]
-    _first_bad("U_mu4", u, (u <= 0) | (u >= 1), "0 < U_mu4 < 1")
+    _first_bad("U_mu4", u, (u < lim["U_mu4_min"]) | (u >= 1), f"{lim['U_mu4_min']:g} <= U_mu4 < 1")
     m_S = points["m_S_MeV"]
     _first_bad(
         "m_S_MeV", m_S, (m_S <= lim["m_S_min_MeV"]) | (m_S > lim["m_S_max_MeV"]),
         f"2 m_e = {lim['m_S_min_MeV']:.6g} < m_S_MeV <= 2 m_pi = {lim['m_S_max_MeV']:.6g}",
     )
     m4 = points["m_nu4_MeV"]
+    MeV = to_natural(1.0, "MeV")  # compared in GeV, the units the kernel computes in
     _first_bad(
-        "m_nu4_MeV", m4, (m4 <= m_S) | (m4 > lim["m_nu4_max_MeV"]),
+        "m_nu4_MeV", m4, (m4 * MeV <= m_S * MeV) | (m4 > lim["m_nu4_max_MeV"]),
         f"m_S_MeV < m_nu4_MeV <= {lim['m_nu4_max_MeV']:.6g}",
     )

@@ -1,9 +1,8 @@
 """Invariants of physics.md section 7, by property-based tests over the whole supported domain.
 
 Points are drawn over the domain of physics.md section 1 (thresholds and edges included) and a little
-wider in the couplings than the papers scan. U_mu4 and g_D are drawn down to 1e-12 and 1e-6, and m_nu4
-down to m_S (1 + 1e-12): beyond that the widths underflow to zero, which ``test_physics_domain``
-records separately.
+wider in the couplings than the papers scan. U_mu4 and g_D are drawn down to their domain floors
+(``domain_limits``), and m_nu4 down to m_S (1 + 1e-12); ``test_physics_domain`` covers the edges.
 """
 from __future__ import annotations
 
@@ -75,8 +74,11 @@ def points(draw) -> dict[str, float]:
         eta_u=draw(coupling(-2.0, 2.0)),
         eta_c=draw(coupling(-2.0, 2.0)),
         eta_t=draw(coupling(-0.5, 0.5)),
-        g_D=draw(st.one_of(log_uniform(1e-6, 6.0), st.floats(1e-3, 6.0))),
-        U_mu4=draw(st.one_of(log_uniform(1e-12, 1.0), st.floats(1e-6, 1.0, exclude_max=True), st.just(down(1.0)))),
+        g_D=draw(st.one_of(log_uniform(LIMITS["g_D_min"], 6.0), st.floats(1e-3, 6.0), st.just(LIMITS["g_D_min"]))),
+        U_mu4=draw(st.one_of(
+            log_uniform(LIMITS["U_mu4_min"], 1.0), st.floats(1e-6, 1.0, exclude_max=True),
+            st.sampled_from([LIMITS["U_mu4_min"], down(1.0)]),
+        )),
         m_S_MeV=m_S,
         m_nu4_MeV=m_nu4,
     )
@@ -123,7 +125,8 @@ def test_rates_scale_as_the_square_of_their_coupling(point, factor):
     """eta_c, eta_t -> x: FCNC rates x^2; eta_d -> x: Gamma(S -> ll), one-loop Delta a x^2; g_D -> x: Gamma(nu4) x^2."""
     scaled_up = point | {"eta_c": factor * point["eta_c"], "eta_t": factor * point["eta_t"]}
     scaled_d = point | {"eta_d": factor * point["eta_d"], "kappa_TeV": 0.0}
-    scaled_D = point | {"g_D": factor * point["g_D"]}
+    factor_D = max(factor, 1 / factor)  # g_D is only scaled up: below its floor the domain refuses it
+    scaled_D = point | {"g_D": factor_D * point["g_D"]}
     base_d = point | {"kappa_TeV": 0.0}
     t = evaluate(columns_of([point, scaled_up, base_d, scaled_d, scaled_D])).to_pydict()
     x2 = factor**2
@@ -134,7 +137,7 @@ def test_rates_scale_as_the_square_of_their_coupling(point, factor):
     for br in ("BR_S_ee", "BR_S_mumu"):
         assert t["Gamma_S_GeV"][3] * t[br][3] == pytest.approx(x2 * t["Gamma_S_GeV"][2] * t[br][2], rel=1e-10), br
     assert t["delta_a_mu"][3] == pytest.approx(x2 * t["delta_a_mu"][2], rel=1e-10)
-    assert t["Gamma_nu4_GeV"][4] == pytest.approx(x2 * t["Gamma_nu4_GeV"][0], rel=1e-10)
+    assert t["Gamma_nu4_GeV"][4] == pytest.approx(factor_D**2 * t["Gamma_nu4_GeV"][0], rel=1e-10)
 
 
 @settings(max_examples=40, deadline=None)

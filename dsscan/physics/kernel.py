@@ -307,7 +307,8 @@ def _point(i, params, k, tab, out):
     U2 = U * U
     G_nunu = g_D * g_D / (8 * math.pi) * U2 * U2 * m_S
     G_S = G_ee + G_mumu + G_nunu + G_gg
-    phase_space = (m_nu4 - m_S) * (m_nu4 + m_S) / (m_nu4 * m_nu4)
+    r = m_S / m_nu4  # < 1 in GeV (check_domain compares them there), so 1 - r >= 1 ulp
+    phase_space = (1.0 - r) * (1.0 + r)
     G_nu4 = g_D * g_D / (8 * math.pi) * (1 - U2) * U2 * phase_space * phase_space * m_nu4
     BR_gg, BR_ee, BR_nunu = G_gg / G_S, G_ee / G_S, G_nunu / G_S
     out[COL.Gamma_S_GeV, i] = G_S

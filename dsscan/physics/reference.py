@@ -103,7 +103,8 @@ def gamma_nu4_nuS(g_D: float, U_mu4: float, m_S: float, m_nu4: float) -> float:
     if m_nu4 <= m_S:
         return 0.0
     U2 = U_mu4**2
-    phase_space = (m_nu4 - m_S) * (m_nu4 + m_S) / (m_nu4 * m_nu4)  # 1 - m_S^2/m_nu4^2 without cancellation
+    r = m_S / m_nu4
+    phase_space = (1 - r) * (1 + r)  # 1 - m_S^2/m_nu4^2; 1 - r is exact for r near 1
     return g_D**2 / (8 * PI) * (1 - U2) * U2 * phase_space**2 * m_nu4
 
 
