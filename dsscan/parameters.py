@@ -45,32 +45,40 @@ def domain_limits() -> dict[str, float]:
     }
 
 
-def _first_bad(name: str, values: np.ndarray, bad: np.ndarray, expected: str) -> None:
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ValueError(
-            f"{name} = {float(values[i])!r} (point {i}) is outside the supported domain: expected {expected}"
-        )
+def domain_conditions(points: dict[str, np.ndarray]) -> list[tuple[str, np.ndarray, str]]:
+    """Each condition of the supported domain as (parameter, mask of the points breaking it, what
+    is expected), in the order ``check_domain`` reports them."""
+    lim = domain_limits()
+    conditions = [(name, ~np.isfinite(points[name]), "a finite number") for name in PARAMETER_NAMES]
+    u, m_S, m4 = points["U_mu4"], points["m_S_MeV"], points["m_nu4_MeV"]
+    MeV = to_natural(1.0, "MeV")  # m_S < m_nu4 compared in GeV, the units the kernel computes in
+    conditions += [
+        ("kappa_TeV", points["kappa_TeV"] < 0, "kappa_TeV >= 0"),
+        ("eta_d", points["eta_d"] < 0, "eta_d >= 0"),
+        ("g_D", points["g_D"] < lim["g_D_min"], f"g_D >= {lim['g_D_min']:g} (S and nu4 must decay)"),
+        ("U_mu4", (u < lim["U_mu4_min"]) | (u >= 1), f"{lim['U_mu4_min']:g} <= U_mu4 < 1"),
+        (
+            "m_S_MeV", (m_S <= lim["m_S_min_MeV"]) | (m_S > lim["m_S_max_MeV"]),
+            f"2 m_e = {lim['m_S_min_MeV']:.6g} < m_S_MeV <= 2 m_pi = {lim['m_S_max_MeV']:.6g}",
+        ),
+        (
+            "m_nu4_MeV", (m4 * MeV <= m_S * MeV) | (m4 > lim["m_nu4_max_MeV"]),
+            f"m_S_MeV < m_nu4_MeV <= {lim['m_nu4_max_MeV']:.6g}",
+        ),
+    ]
+    return conditions
+
+
+def inside_domain(points: dict[str, np.ndarray]) -> np.ndarray:
+    """Boolean mask of the points inside the supported domain (those ``check_domain`` accepts)."""
+    return ~np.logical_or.reduce([bad for _, bad, _ in domain_conditions(points)])
 
 
 def check_domain(points: dict[str, np.ndarray]) -> None:
     """Raise ValueError naming the first parameter and value outside the supported domain."""
-    lim = domain_limits()
-    for name in PARAMETER_NAMES:
-        _first_bad(name, points[name], ~np.isfinite(points[name]), "a finite number")
-    _first_bad("kappa_TeV", points["kappa_TeV"], points["kappa_TeV"] < 0, "kappa_TeV >= 0")
-    _first_bad("eta_d", points["eta_d"], points["eta_d"] < 0, "eta_d >= 0")
-    _first_bad("g_D", points["g_D"], points["g_D"] < lim["g_D_min"], f"g_D >= {lim['g_D_min']:g} (S and nu4 must decay)")
-    u = points["U_mu4"]
-    _first_bad("U_mu4", u, (u < lim["U_mu4_min"]) | (u >= 1), f"{lim['U_mu4_min']:g} <= U_mu4 < 1")
-    m_S = points["m_S_MeV"]
-    _first_bad(
-        "m_S_MeV", m_S, (m_S <= lim["m_S_min_MeV"]) | (m_S > lim["m_S_max_MeV"]),
-        f"2 m_e = {lim['m_S_min_MeV']:.6g} < m_S_MeV <= 2 m_pi = {lim['m_S_max_MeV']:.6g}",
-    )
-    m4 = points["m_nu4_MeV"]
-    MeV = to_natural(1.0, "MeV")  # compared in GeV, the units the kernel computes in
-    _first_bad(
-        "m_nu4_MeV", m4, (m4 * MeV <= m_S * MeV) | (m4 > lim["m_nu4_max_MeV"]),
-        f"m_S_MeV < m_nu4_MeV <= {lim['m_nu4_max_MeV']:.6g}",
-    )
+    for name, bad, expected in domain_conditions(points):
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"{name} = {float(points[name][i])!r} (point {i}) is outside the supported domain: expected {expected}"
+            )
