@@ -76,13 +76,19 @@ Setting = Fixed | Ranged | Tied
 
 @dataclass(frozen=True)
 class Domain:
-    """The values a parameter may take (``physics.md`` section 1, ``dsscan.parameters.check_domain``)."""
+    """The values a parameter may take (``physics.md`` section 1, ``dsscan.parameters.check_domain``).
+
+    ``range_low``: where a range may start when the domain's lower edge is a numerical floor
+    above a physical edge (a coupling > 0 floored at 1e-10): the few points a range puts under
+    the floor are skipped and counted, like points with m_S >= m_nu4.
+    """
 
     low: float
     high: float
     low_open: bool
     high_open: bool
     low_text: str = ""  # how to show the lower edge when it is another parameter
+    range_low: float | None = None
 
     def contains(self, value: float) -> bool:
         above = value > self.low if self.low_open else value >= self.low
@@ -91,7 +97,9 @@ class Domain:
 
     def covers(self, low: float, high: float) -> bool:
         """Whether the open interval (low, high) that a range samples lies inside the domain."""
-        return self.low <= low and high <= self.high
+        if self.range_low is None:
+            return self.low <= low and high <= self.high
+        return self.range_low <= low and self.low < high <= self.high
 
     def text(self, name: str) -> str:
         parts = []
@@ -100,6 +108,8 @@ class Domain:
         parts.append(name)
         if math.isfinite(self.high):
             parts.append(f" {'<' if self.high_open else '<='} {self.high:g}")
+        if self.range_low is not None:
+            parts.append(f" (a range may start at {self.range_low:g})")
         return "".join(parts)
 
 
@@ -115,8 +125,8 @@ def parameter_domains() -> dict[str, Domain]:
         "eta_u": any_real,
         "eta_c": any_real,
         "eta_t": any_real,
-        "g_D": Domain(0.0, inf, True, True),
-        "U_mu4": Domain(0.0, 1.0, True, True),
+        "g_D": Domain(lim["g_D_min"], inf, False, True, range_low=0.0),
+        "U_mu4": Domain(lim["U_mu4_min"], 1.0, False, True, range_low=0.0),
         "m_S_MeV": m_S,
         "m_nu4_MeV": Domain(m_S.low, lim["m_nu4_max_MeV"], True, False, low_text="m_S_MeV"),
     }

@@ -26,7 +26,7 @@ class ChunkRecord:
     index: int
     file: str
     points: int  # points in the plan's chunk
-    outside_domain: int  # points with m_S_MeV >= m_nu4_MeV, not evaluated
+    outside_domain: int  # points outside the supported domain (m_S_MeV >= m_nu4_MeV, ...), not evaluated
     rows: int  # rows stored
     allowed: int  # allowed points (all of them are stored)
     sampled: int  # stored rejected points (store = "allowed+sample")

@@ -11,7 +11,7 @@ from dsscan.config import ScanSpec
 from dsscan.constraints import load_constraint_set
 from dsscan.evaluate import evaluate
 from dsscan.inputs import load_inputs
-from dsscan.parameters import PARAMETER_NAMES
+from dsscan.parameters import PARAMETER_NAMES, inside_domain
 from dsscan.plan import POINT_ID, chunk_points, chunk_randomness
 from lake.manifest import ChunkRecord
 from lake.rows import stored_rows
@@ -40,7 +40,7 @@ def process_chunk(spec: ScanSpec, index: int) -> ChunkRecord:
     """Sample chunk ``index``, evaluate it, keep what the storage policy keeps, write its file."""
     started = time.perf_counter()
     points = chunk_points(spec, index)
-    inside = points["m_S_MeV"] < points["m_nu4_MeV"]
+    inside = inside_domain(points)
     evaluated = evaluate({n: points[n][inside] for n in PARAMETER_NAMES}, spec.constraints)
     table = stored_rows(
         points[POINT_ID][inside], evaluated, spec.store, spec.sample_rate, chunk_randomness(spec.seed, index).storage

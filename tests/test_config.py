@@ -66,6 +66,7 @@ MALFORMED = [
     ("tie with a range", lambda tmp: config_doc(parameters={"eta_c": {"same_as": "eta_u", "range": [0, 1]}}), "parameters.eta_c"),
     ("tie outside the domain", lambda tmp: config_doc(parameters={"eta_d": {"same_as": "eta_c"}}), "parameters.eta_d.same_as"),
     ("mixing range beyond 1", lambda tmp: config_doc(parameters={"U_mu4": {"range": [0, 1.5]}}), "parameters.U_mu4.range"),
+    ("mixing range under its floor", lambda tmp: config_doc(parameters={"U_mu4": {"range": [0, 1e-11]}}), "parameters.U_mu4.range"),
     ("fixed coupling g_D = 0", lambda tmp: config_doc(parameters={"g_D": 0.0}), "parameters.g_D"),
     ("negative kappa range", lambda tmp: config_doc(parameters={"kappa_TeV": {"range": [-1, 2]}}), "parameters.kappa_TeV.range"),
     ("m_S below 2 m_e", lambda tmp: config_doc(parameters={"m_S_MeV": {"range": [0.5, 150]}}), "parameters.m_S_MeV.range"),

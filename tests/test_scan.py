@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
 from conftest import SMALL_SCAN_POINTS, config_doc, run_cli
 from dsscan.config import load_config
-from dsscan.parameters import PARAMETER_NAMES
+from dsscan.parameters import PARAMETER_NAMES, check_domain, inside_domain
 from dsscan.plan import POINT_ID, chunk_points, chunks
 from lake.layout import chunk_file_name, manifest_path, scan_dir
 from lake.manifest import Manifest
@@ -65,14 +66,24 @@ def test_allowed_plus_sample_stores_allowed_and_flagged_sample(small_lake, capsy
     assert rows == [{"n": 0}]
 
 
-def test_points_with_m_S_above_m_nu4_are_skipped_and_counted(write_config, tmp_path, capsys):
-    path = write_config(config_doc(scan={"name": "overlap"}, parameters={"m_nu4_MeV": {"range": [20, 200]}}))
+@pytest.mark.parametrize(
+    "ranges",
+    [{"m_nu4_MeV": {"range": [20, 200]}}, {"U_mu4": {"range": [0, 1e-9]}}],
+    ids=["m_S above m_nu4", "U_mu4 under its floor"],
+)
+def test_points_outside_the_domain_are_skipped_and_counted(ranges, write_config, tmp_path, capsys):
+    path = write_config(config_doc(scan={"name": "edge"}, parameters=ranges))
     assert run_cli("scan", path, "--lake", tmp_path, "--no-progress") == 0
-    totals = Manifest.load(manifest_path(tmp_path, "overlap")).totals()
+    totals = Manifest.load(manifest_path(tmp_path, "edge")).totals()
     assert 0 < totals["outside_domain"] < totals["points"]
     spec = load_config(path, lake_root=str(tmp_path))
     planned = [chunk_points(spec, c.index) for c in chunks(spec)]
-    inside = [int(i) for p in planned for i in p[POINT_ID][p["m_S_MeV"] < p["m_nu4_MeV"]]]
+    for points in planned:
+        outside = ~inside_domain(points)
+        for i in np.flatnonzero(outside):
+            with pytest.raises(ValueError, match="outside the supported domain"):
+                check_domain({n: points[n][i : i + 1] for n in PARAMETER_NAMES})
+    inside = [int(i) for p in planned for i in p[POINT_ID][inside_domain(p)]]
     stored = sql_json(capsys, tmp_path, "select point_id from points order by point_id")
     assert [row["point_id"] for row in stored] == inside
     assert len(inside) == totals["points"] - totals["outside_domain"]

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     lake = _relative(pathlib.Path(spec.lake_root))
     app = _relative(pathlib.Path(str(resources.files("streamlit_app").joinpath("app.py"))))
     print(
-        f"done: {totals['points']} points, {totals['outside_domain']} skipped (m_S_MeV >= m_nu4_MeV), "
+        f"done: {totals['points']} points, {totals['outside_domain']} skipped (outside the supported domain), "
         f"{totals['allowed']} allowed; {totals['rows']} rows stored (store = {spec.store})\n"
         f"results:  {folder}  ({len(manifest.chunks)} Parquet files + manifest.json)\n"
         f"query:    {shlex.quote(_installed_command('dsscan'))} sql \"select count(*) from points where scan = '{spec.name}'\" "
