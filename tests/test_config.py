@@ -3,6 +3,7 @@ before any work, with a message naming the key, and the lake is left untouched."
 from __future__ import annotations
 
 import math
+import os
 import pathlib
 
 import numpy as np
@@ -180,3 +181,11 @@ def test_config_domains_agree_with_check_domain(name):
 def test_fixed_values_and_ranges_map_to_settings(write_config):
     spec = load_config(write_config(config_doc(parameters={"eta_u": 0})))
     assert spec.parameters["eta_u"] == Fixed(0.0)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write to any directory")
+def test_read_only_lake_parent_is_refused(write_config, tmp_path):
+    parent = tmp_path / "read-only"
+    parent.mkdir(mode=0o555)
+    with pytest.raises(ConfigError, match="lake.root: cannot write to"):
+        load_config(write_config(config_doc(lake={"root": str(parent / "lake")})))
