@@ -206,7 +206,7 @@ def test_charm2_denominator_matches_darknews_amplitude(darknews, m_nu4):
 def test_miniboone_denominator_matches_darknews_amplitude(darknews):
     """D_MB recomputed (spin-0 12C + spin-1/2 point protons, adaptive) vs the same recipe with DarkNews's
     Dirac kinetic-mixing amplitude (12C treated as spin 1/2) over the flux: they differ only by the
-    12C spin, (2Q^2 - m^2)(m^2 + Q^2) in the bracket, ~1.5e-5 of the total at BNB energies."""
+    12C spin, (2Q^2 - m^2)(m^2 + Q^2) in the bracket: 6e-6 of the total at BNB energies."""
     s, flux = sc.load_scattering_inputs(), sc.load_miniboone_flux()
     m_N, U2 = s.zprime_m_N_miniboone, s.zprime_U_mu4_sq_miniboone
     bsm = zprime_model(darknews, m_N, U2)
@@ -228,7 +228,7 @@ def test_miniboone_denominator_matches_darknews_amplitude(darknews):
                 sigma = np.sum(w * darknews_dsigma_dQ2(darknews, procs, E, q2, "KinMix_SQR")) * CM2
                 per_CH2 += multiplicity * wE * flux(E) * sigma / flux.integral
     theirs = per_CH2 * sc.zprime_branching_ee(U2)
-    assert sc.denominator_miniboone_recomputed() == pytest.approx(theirs, rel=5e-5)
+    assert sc.denominator_miniboone_recomputed() == pytest.approx(theirs, rel=2e-5)
 
 
 # --- the denominators against physics.md section 9 -----------------------------------------------
