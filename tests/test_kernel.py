@@ -10,8 +10,8 @@ import dsscan
 from dsscan.constraints import load_constraint_set
 from dsscan.inputs import load_inputs
 from dsscan.parameters import domain_limits
-from dsscan.physics import tables
-from dsscan.physics.reference import evaluate_reference, g2_one_loop_integral, kmunuS_reduced_width
+from dsscan.physics import scattering, scattering_tables, tables
+from dsscan.physics.reference import evaluate_reference, g2_one_loop_integral, kmunuS_reduced_width, observables
 
 # Columns that go through a linear-interpolation table in the kernel (issue: 1e-6 there, 1e-9 elsewhere).
 TABULATED = {"delta_a_mu", "delta_a_e", "BR_Kp_munuee_NP"}
@@ -126,3 +126,27 @@ def test_tables_interpolate_to_1e_7_between_nodes():
     for k in np.random.default_rng(14).integers(0, len(kmu.values) - 1, 4):
         m_S = kmu.x_min + (k + 0.5) * kmu.dx
         assert kmu(m_S) == pytest.approx(kmunuS_reduced_width(m_S, inp), rel=2e-7)
+
+
+def upscattering_twin(point: dict[str, float]) -> tuple[float, float]:
+    """R_miniboone, R_charm2 from the numpy lookup of the same tables and the reference's ``ratios``."""
+    tabs = scattering_tables.load_tables()
+    m_S, m_nu4 = point["m_S_MeV"] * 1e-3, point["m_nu4_MeV"] * 1e-3
+    unit = {n: float(scattering_tables.interpolate(tabs, f"ln_I_{n}", m_S, m_nu4)) for n in scattering.UNIT_INTEGRALS}
+    D_CH2 = float(scattering_tables.interpolate_D_CH2(tabs, m_nu4))
+    obs = observables(point)
+    C_p, C_n = scattering.nucleon_couplings(point["eta_u"], point["eta_d"], point["eta_c"], point["eta_t"])
+    y = scattering.lepton_coupling(point["g_D"], point["U_mu4"])
+    return scattering.ratios(y, obs["BR_S_ee"] + obs["BR_S_gg"], C_p, C_n, unit, tabs.D_MB, D_CH2)
+
+
+def test_kernel_upscattering_ratios_equal_their_numpy_twin():
+    """The kernel's bilinear lookup and coupling algebra against scattering_tables.interpolate and
+    scattering.ratios (the tables themselves are held to the adaptive integrals in test_scattering_tables)."""
+    points = random_points(np.random.default_rng(5), 1500, (domain_limits()["m_S_min_MeV"] * 1.0001, 279.0))
+    table = dsscan.evaluate(points, "datta2024")
+    for i in range(1500):
+        point = {k: float(v[i]) for k, v in points.items()}
+        R_MB, R_CH2 = upscattering_twin(point)
+        assert table.column("R_miniboone")[i].as_py() == pytest.approx(R_MB, rel=1e-9, abs=1e-300)
+        assert table.column("R_charm2")[i].as_py() == pytest.approx(R_CH2, rel=1e-9, abs=1e-300)

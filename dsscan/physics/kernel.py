@@ -29,6 +29,8 @@ from dsscan.parameters import PARAMETER_NAMES
 from dsscan.physics.ckm import fcnc_coefficients
 from dsscan.physics.formfactors import load_formfactors
 from dsscan.physics.reference import kappa_eff
+from dsscan.physics.scattering import UNIT_INTEGRALS
+from dsscan.physics.scattering_tables import load_tables as load_scattering_tables
 from dsscan.physics import tables as shipped_tables
 from dsscan.schema import OBSERVABLES
 
@@ -117,6 +119,20 @@ class KernelConstants(NamedTuple):
     ln_m_e: float
     ln_m_mu: float
     ln_Lambda_BZ: float
+    # upscattering (physics.md section 9): C_p = Cp_u eta_u + Cp_d eta_d + Cp_Q (eta_c + eta_t), same for n
+    Cp_u: float
+    Cp_d: float
+    Cp_Q: float
+    Cn_u: float
+    Cn_d: float
+    Cn_Q: float
+    C12_protons: float
+    C12_neutrons: float
+    glass_protons: float
+    glass_neutrons: float
+    MB_mult_C12: float
+    MB_mult_p: float
+    MB_mult_n: float
     # kappa_eff at q^2 = m_Bs^2 is kappa - (Sd eta_d + Sc eta_c + St eta_t): the loop sums there
     Sd_Bs_re: float
     Sd_Bs_im: float
@@ -139,6 +155,13 @@ class KernelTables(NamedTuple):
     kmunuS_min: float
     kmunuS_dm: float
     kmunuS_J: np.ndarray
+    scat_ln_mS_min: float
+    scat_d_ln_mS: float
+    scat_ln_mnu4_min: float
+    scat_d_ln_mnu4: float
+    scat_ln_I: np.ndarray  # [i_mS, j_mnu4, target]: ln I of MB_C12, MB_p, MB_n, CH2 (GeV^-2)
+    scat_ln_D_CH2: np.ndarray  # [j_mnu4]
+    scat_D_MB: float
 
 
 @functools.cache
@@ -164,6 +187,7 @@ def kernel_constants() -> KernelConstants:
         return 5 / 24 * B2 * m_M * f_M**2 * (m_M / m_q_sum) ** 2 / inp.hbar
 
     ds = inp.m_s - inp.m_d
+    fields.update(_scattering_constants(inp))
     fields.update(
         pref_Bp_KpS=pref_P(inp.m_Bp, inp.m_Kp, to_BR["Bp"], inp.m_b - inp.m_s),
         pref_B0_Kst0S=pref_V(inp.m_B0, to_BR["B0"]),
@@ -193,16 +217,38 @@ def kernel_constants() -> KernelConstants:
     return KernelConstants(**fields)
 
 
+def _scattering_constants(inp) -> dict[str, float]:
+    """Nucleon couplings per unit eta and the targets, from the same functions the reference uses."""
+    from dsscan.physics import scattering as sc
+
+    unit = {"u": (1.0, 0.0, 0.0, 0.0), "d": (0.0, 1.0, 0.0, 0.0), "Q": (0.0, 0.0, 1.0, 0.0)}
+    per_eta = {which: sc.nucleon_couplings(*etas) for which, etas in unit.items()}  # (C_p, C_n) at unit eta
+    t, mult = sc.targets(), sc.miniboone_multiplicities()
+    return {
+        "Cp_u": per_eta["u"][0], "Cp_d": per_eta["d"][0], "Cp_Q": per_eta["Q"][0],
+        "Cn_u": per_eta["u"][1], "Cn_d": per_eta["d"][1], "Cn_Q": per_eta["Q"][1],
+        "C12_protons": t["C12"].protons, "C12_neutrons": t["C12"].neutrons,
+        "glass_protons": t["glass"].protons, "glass_neutrons": t["glass"].neutrons,
+        "MB_mult_C12": mult["C12"], "MB_mult_p": mult["p"], "MB_mult_n": mult["n"],
+    }
+
+
 @functools.cache
 def kernel_tables() -> KernelTables:
     ff = load_formfactors()
     g2 = shipped_tables.load("g2_loop")
     kmu = shipped_tables.load("kmunuS")
+    scat = load_scattering_tables()
+    # the four targets side by side, so the corners of one cell share cache lines
+    ln_I = np.ascontiguousarray(np.stack([getattr(scat, f"ln_I_{name}") for name in UNIT_INTEGRALS], axis=-1))
     return KernelTables(
         ff_q2_min=float(ff.q2_GeV2[0]), ff_dq2=float(ff.q2_GeV2[1] - ff.q2_GeV2[0]),
         ff_f0_BK=ff.f0_BK, ff_A0_BKst=ff.A0_BKst,
         g2_lnr_min=g2.x_min, g2_dlnr=g2.dx, g2_I=g2.values,
         kmunuS_min=kmu.x_min, kmunuS_dm=kmu.dx, kmunuS_J=kmu.values,
+        scat_ln_mS_min=scat.ln_mS_min, scat_d_ln_mS=scat.d_ln_mS,
+        scat_ln_mnu4_min=scat.ln_mnu4_min, scat_d_ln_mnu4=scat.d_ln_mnu4,
+        scat_ln_I=ln_I, scat_ln_D_CH2=scat.ln_D_CH2, scat_D_MB=scat.D_MB,
     )
 
 
@@ -231,6 +277,29 @@ def _A_half_series_coefficients(n_terms: int) -> np.ndarray:
 # Below tau = 0.05 (c, b, tau and t loops at every supported m_S) 14 terms sum A_{1/2} to 1e-16.
 A_HALF_SERIES_TAU_MAX = 0.05
 A_HALF_SERIES = _A_half_series_coefficients(14)
+
+
+@njit(cache=True, inline="always", fastmath=True)
+def _cell(x, x_min, dx, n):
+    """Cell index (clipped to [0, n-2]) and fraction of x on a uniform grid (twin of scattering_tables.interpolate)."""
+    u = (x - x_min) / dx
+    i = min(max(int(math.floor(u)), 0), n - 2)
+    return i, u - i
+
+
+@njit(cache=True, fastmath=True)
+def _upscattering_integrals(ln_m_S, ln_m_nu4, tab):
+    """(I_MB_C12, I_MB_p, I_MB_n, I_CH2, D_CH2) by bilinear interpolation of ln I in (ln m_S, ln m_nu4)."""
+    ln_I = tab.scat_ln_I
+    i, s = _cell(ln_m_S, tab.scat_ln_mS_min, tab.scat_d_ln_mS, ln_I.shape[0])
+    j, t = _cell(ln_m_nu4, tab.scat_ln_mnu4_min, tab.scat_d_ln_mnu4, ln_I.shape[1])
+    w00, w10, w01, w11 = (1 - s) * (1 - t), s * (1 - t), (1 - s) * t, s * t
+    I0 = math.exp(w00 * ln_I[i, j, 0] + w10 * ln_I[i + 1, j, 0] + w01 * ln_I[i, j + 1, 0] + w11 * ln_I[i + 1, j + 1, 0])
+    I1 = math.exp(w00 * ln_I[i, j, 1] + w10 * ln_I[i + 1, j, 1] + w01 * ln_I[i, j + 1, 1] + w11 * ln_I[i + 1, j + 1, 1])
+    I2 = math.exp(w00 * ln_I[i, j, 2] + w10 * ln_I[i + 1, j, 2] + w01 * ln_I[i, j + 1, 2] + w11 * ln_I[i + 1, j + 1, 2])
+    I3 = math.exp(w00 * ln_I[i, j, 3] + w10 * ln_I[i + 1, j, 3] + w01 * ln_I[i, j + 1, 3] + w11 * ln_I[i + 1, j + 1, 3])
+    D_CH2 = math.exp((1 - t) * tab.scat_ln_D_CH2[j] + t * tab.scat_ln_D_CH2[j + 1])
+    return I0, I1, I2, I3, D_CH2
 
 
 @njit(cache=True, fastmath=True)
@@ -387,6 +456,19 @@ def _point(i, params, k, tab, out):
         BR_Kp_munuee = k.pref_Kmunu * y_mu * y_mu * J * BR_ee
     out[COL.BR_Kp_munuee_NP, i] = BR_Kp_munuee
 
+    # MiniBooNE and CHARM-II upscattering ratios (scattering.ratios)
+    eta_u = params[2, i]
+    C_p = k.Cp_u * eta_u + k.Cp_d * eta_d + k.Cp_Q * (eta_c + eta_t)
+    C_n = k.Cn_u * eta_u + k.Cn_d * eta_d + k.Cn_Q * (eta_c + eta_t)
+    I_C12, I_p, I_n, I_CH2, D_CH2 = _upscattering_integrals(ln_m_S, math.log(m_nu4), tab)
+    C_C12 = k.C12_protons * C_p + k.C12_neutrons * C_n
+    C_glass = k.glass_protons * C_p + k.glass_neutrons * C_n
+    y = g_D * U * (1 - U2)
+    scale = y * y * (BR_ee + BR_gg)
+    numerator_MB = k.MB_mult_C12 * C_C12 * C_C12 * I_C12 + k.MB_mult_p * C_p * C_p * I_p + k.MB_mult_n * C_n * C_n * I_n
+    out[COL.R_miniboone, i] = scale * numerator_MB / tab.scat_D_MB
+    out[COL.R_charm2, i] = scale * C_glass * C_glass * I_CH2 / D_CH2
+
     # g-2
     out[COL.delta_a_mu, i] = _delta_a(y_mu, kappa, k.m_mu, k.ln_m_mu, ln_m_S, k, tab)
     out[COL.delta_a_e, i] = _delta_a(y_e, kappa, k.m_e, k.ln_m_e, ln_m_S, k, tab)
@@ -483,8 +565,6 @@ def run_batch(params: dict[str, np.ndarray], cset: ConstraintSet) -> tuple[np.nd
     out = np.empty((N_OBS, n))
     passed = np.empty((len(cset.constraints), n), dtype=np.bool_)
     allowed = np.empty(n, dtype=np.bool_)
-    out[COL.R_miniboone] = np.nan  # TEMPORARY until the scattering tables are wired in
-    out[COL.R_charm2] = np.nan
     batch_kernel(stacked, kernel_constants(), kernel_tables(), _compiled(cset.name, cset.sha256, cset), out, passed, allowed)
     return out, passed, allowed
 
