@@ -17,6 +17,7 @@ from lake.layout import manifest_path
 
 MANIFEST_FORMAT = 1
 RUNNING, COMPLETE = "running", "complete"
+INTERRUPTED, FAILED = "interrupted", "failed"  # stopped by Ctrl-C / by a chunk that kept failing; resumable
 
 
 @dataclass(frozen=True)
