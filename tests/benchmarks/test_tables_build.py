@@ -13,7 +13,6 @@ import pytest
 from dsscan.physics import scattering_tables as st
 
 WORKERS = 2
-MINUTES = 60.0
 
 
 @pytest.mark.slow
@@ -29,4 +28,3 @@ def test_bench_tables_build_from_scratch(benchmark, tmp_path):
     print(f"\nscattering tables {grid.n_mS} x {grid.n_mnu4} x {len(st.TABLE_NAMES)} built from scratch "
           f"with {WORKERS} workers in {seconds:.1f} s")
     assert all(np.isfinite(getattr(tables, name)).all() for name in st.TABLE_NAMES)
-    assert seconds < 10 * MINUTES
