@@ -1,6 +1,7 @@
 """The engine interface, and the work of one chunk that every engine runs wherever it likes."""
 from __future__ import annotations
 
+import os
 import time
 from typing import Callable, Iterable, Protocol
 
@@ -12,10 +13,21 @@ from dsscan.constraints import load_constraint_set
 from dsscan.evaluate import evaluate
 from dsscan.inputs import load_inputs
 from dsscan.parameters import PARAMETER_NAMES, inside_domain
+from dsscan.physics.scattering_tables import cache_dir, load_tables
 from dsscan.plan import POINT_ID, chunk_points, chunk_randomness
 from lake.manifest import ChunkRecord
 from lake.rows import stored_rows
 from lake.writer import write_chunk
+
+MAX_CHUNK_ATTEMPTS = 3  # tries per chunk, whether its worker died or it raised
+
+
+class ChunkFailedError(RuntimeError):
+    """A chunk failed on every one of its ``MAX_CHUNK_ATTEMPTS`` tries."""
+
+    def __init__(self, index: int, cause: str):
+        super().__init__(f"chunk {index} failed {MAX_CHUNK_ATTEMPTS} times; last failure: {cause}")
+        self.index = index
 
 
 class Engine(Protocol):
@@ -23,7 +35,25 @@ class Engine(Protocol):
 
     def run(self, spec: ScanSpec, indices: Iterable[int], on_done: Callable[[ChunkRecord], None]) -> None:
         """Process every chunk in ``indices`` (``process_chunk``), calling ``on_done`` with each
-        result in the driver's process as soon as its file is complete, in any order."""
+        result in the driver's process as soon as its file is complete, in any order. A chunk is
+        tried at most ``MAX_CHUNK_ATTEMPTS`` times, then ``ChunkFailedError`` is raised."""
+
+
+def worker_environment() -> dict[str, str]:
+    """Environment for worker processes: one numba and OpenMP thread each (a worker is one core;
+    numba ignores Ray's OMP_NUM_THREADS) and one kernel cache that every worker on a node reuses."""
+    numba_cache = os.environ.get("NUMBA_CACHE_DIR") or str(cache_dir() / "numba")
+    return {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "NUMBA_CACHE_DIR": numba_cache}
+
+
+def cache_tables() -> None:
+    """Build the upscattering tables into the cache here, once, rather than in every new worker."""
+    load_tables()
+
+
+def warm_up(constraints: str) -> None:
+    """Load the tables and the compiled kernel into this process (compiling into the cache once)."""
+    evaluate({name: np.empty(0) for name in PARAMETER_NAMES}, constraints)
 
 
 def provenance(spec: ScanSpec) -> dict:

@@ -1,0 +1,83 @@
+"""The Dask engine: ``process_chunk`` as ``dask.distributed`` tasks on workers warmed by a plugin.
+
+A task is a chunk index, a result a ``ChunkRecord``. The scheduler reruns the chunk of a worker
+that died on another worker (a local cluster's nanny restarts the dead one) and ``retries`` reruns
+a chunk that raised; both are bounded by ``MAX_CHUNK_ATTEMPTS``, then the scan stops with
+``ChunkFailedError``.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from typing import Callable, Iterable, Iterator
+
+import dask
+from distributed import Client, Future, LocalCluster, WorkerPlugin, as_completed
+
+from dsscan.config import ScanSpec
+from lake.manifest import ChunkRecord
+from services.engine import MAX_CHUNK_ATTEMPTS, ChunkFailedError, cache_tables, process_chunk, warm_up, worker_environment
+
+IN_FLIGHT_PER_WORKER = 2  # chunks handed to the scheduler per worker: enough to keep every worker busy
+
+
+class KernelWarmUp(WorkerPlugin):
+    """Loads the tables and the compiled kernel on every worker, including ones started later."""
+
+    name = "dsscan-kernel-warm-up"
+
+    def __init__(self, constraints: str):
+        self.constraints = constraints
+
+    def setup(self, worker) -> None:
+        warm_up(self.constraints)
+
+
+class DaskEngine:
+    """A ``LocalCluster`` of ``workers`` single-threaded worker processes, or the scheduler at ``address``."""
+
+    name = "dask"
+
+    def __init__(self, workers: int | None = None, address: str | None = None):
+        self.workers = workers
+        self.address = address
+
+    def run(self, spec: ScanSpec, indices: Iterable[int], on_done: Callable[[ChunkRecord], None]) -> None:
+        pending = list(indices)[::-1]  # popped from the end: ascending chunk order
+        if not pending:
+            return
+        with self._client() as client:
+            client.register_plugin(KernelWarmUp(spec.constraints))
+            workers = max(1, len(client.scheduler_info(n_workers=-1)["workers"]))
+            chunk_of: dict[Future, int] = {}
+
+            def submit() -> Future:
+                index = pending.pop()
+                future = client.submit(process_chunk, spec, index, pure=False, retries=MAX_CHUNK_ATTEMPTS - 1)
+                chunk_of[future] = index
+                return future
+
+            done = as_completed([submit() for _ in range(min(len(pending), IN_FLIGHT_PER_WORKER * workers))])
+            for future in done:
+                index = chunk_of.pop(future)
+                if future.status != "finished":
+                    exc = future.exception()
+                    raise ChunkFailedError(index, f"{type(exc).__name__}: {exc}".splitlines()[0]) from exc
+                if pending:
+                    done.add(submit())
+                on_done(future.result())
+
+    @contextlib.contextmanager
+    def _client(self) -> Iterator[Client]:
+        if self.address:
+            with Client(self.address) as client:
+                yield client
+            return
+        cache_tables()  # once here, not once per worker
+        # A worker's death counts against the chunks it held; the scheduler runs in this process.
+        with dask.config.set({"distributed.scheduler.allowed-failures": MAX_CHUNK_ATTEMPTS - 1}), LocalCluster(
+            n_workers=self.workers or os.cpu_count(), threads_per_worker=1, processes=True,
+            dashboard_address=None, env=worker_environment(), silence_logs=logging.ERROR,
+        ) as cluster, Client(cluster) as client:
+            yield client

@@ -1,0 +1,121 @@
+"""The Ray engine: a supervised pool of actors, each holding the tables and the compiled kernel once.
+
+A task is a chunk index, a result a ``ChunkRecord``. ``ray.util.ActorPool`` can be wedged by one
+dead actor (ray#50313), so the pool is supervised here instead: the driver waits on the
+in-flight calls with ``ray.wait``; an actor whose process died is killed and replaced and its
+chunk goes back in the queue; a chunk that raised goes back too; after ``MAX_CHUNK_ATTEMPTS``
+tries of one chunk the scan stops with ``ChunkFailedError``.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter, deque
+from typing import Callable, Iterable
+
+import ray
+from ray.exceptions import RayActorError, RayTaskError
+
+from dsscan.config import ScanSpec
+from lake.manifest import ChunkRecord
+from services.engine import MAX_CHUNK_ATTEMPTS, ChunkFailedError, cache_tables, process_chunk, warm_up, worker_environment
+
+logger = logging.getLogger(__name__)
+
+
+@ray.remote(num_cpus=1, max_restarts=0)  # the supervisor replaces dead actors itself
+class ChunkWorker:
+    """One core: tables and kernel loaded once in ``__init__``, then one chunk per call."""
+
+    def __init__(self, spec: ScanSpec):
+        warm_up(spec.constraints)
+        self.spec = spec
+
+    def process(self, index: int) -> ChunkRecord:
+        return process_chunk(self.spec, index)
+
+
+def _failure(exc: Exception) -> str:
+    """One line on why a chunk failed."""
+    if isinstance(exc, RayTaskError) and exc.cause is not None:
+        return f"{type(exc.cause).__name__}: {exc.cause}".splitlines()[0]
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+class RayEngine:
+    """``ray.init`` starts a local cluster of ``workers`` CPUs, or joins the cluster at ``address``
+    (then ``workers`` defaults to the cluster's CPUs). A cluster this engine started, it stops;
+    one already running in this process (``ray.is_initialized()``) it uses and leaves running."""
+
+    name = "ray"
+
+    def __init__(self, workers: int | None = None, address: str | None = None):
+        self.workers = workers
+        self.address = address
+
+    def run(self, spec: ScanSpec, indices: Iterable[int], on_done: Callable[[ChunkRecord], None]) -> None:
+        pending = deque(indices)
+        if not pending:
+            return
+        started_here = not ray.is_initialized()
+        if started_here:
+            self._start()
+        try:
+            self._supervise(spec, pending, on_done)
+        finally:
+            if started_here:
+                ray.shutdown()
+
+    def _start(self) -> None:
+        quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
+        if self.address:
+            ray.init(address=self.address, **quiet)
+        else:
+            cache_tables()  # once here, not once per actor
+            ray.init(num_cpus=self.workers or os.cpu_count(), include_dashboard=False, **quiet)
+
+    def _supervise(self, spec: ScanSpec, pending: deque[int], on_done: Callable[[ChunkRecord], None]) -> None:
+        workers = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        new_worker = ChunkWorker.options(runtime_env={"env_vars": worker_environment()}).remote
+        actors = [new_worker(spec) for _ in range(min(workers, len(pending)))]
+        idle = list(actors)
+        running: dict[ray.ObjectRef, tuple[int, ray.actor.ActorHandle]] = {}
+        failures: Counter[int] = Counter()
+
+        def retry(index: int, exc: Exception) -> None:
+            failures[index] += 1
+            if failures[index] >= MAX_CHUNK_ATTEMPTS:
+                raise ChunkFailedError(index, _failure(exc)) from exc
+            logger.warning("chunk %d failed (%s); trying it again (%d of %d)",
+                           index, _failure(exc), failures[index] + 1, MAX_CHUNK_ATTEMPTS)
+            pending.appendleft(index)
+
+        def dispatch() -> None:
+            while pending and idle:
+                actor = idle.pop()
+                index = pending.popleft()
+                running[actor.process.remote(index)] = (index, actor)
+
+        try:
+            while pending or running:
+                dispatch()
+                [ref], _ = ray.wait(list(running), num_returns=1)
+                index, actor = running.pop(ref)
+                try:
+                    record = ray.get(ref)
+                except RayActorError as exc:  # the process died: a fresh actor takes its place
+                    ray.kill(actor)
+                    actors.remove(actor)
+                    actors.append(new_worker(spec))
+                    idle.append(actors[-1])
+                    retry(index, exc)
+                except RayTaskError as exc:  # the chunk raised; the actor is fine
+                    idle.append(actor)
+                    retry(index, exc)
+                else:
+                    idle.append(actor)
+                    dispatch()  # the actor works on while the driver records
+                    on_done(record)
+        finally:
+            for actor in actors:
+                ray.kill(actor)
