@@ -82,5 +82,5 @@ def small_lake(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     for name, doc in docs.items():
         path = configs / f"{name}.toml"
         path.write_text(dumps_toml(doc))
-        assert run_cli("scan", path, "--lake", root, "--no-progress") == 0
+        assert run_cli("scan", path, "--lake", root, "--engine", "local", "--no-progress") == 0
     return root

@@ -28,7 +28,7 @@ def sql_json(capsys, lake, query: str) -> list[dict]:
 
 def scan(write_config, lake, **scan_keys) -> Manifest:
     doc = config_doc(scan=scan_keys)
-    assert run_cli("scan", write_config(doc), "--lake", lake, "--no-progress") == 0
+    assert run_cli("scan", write_config(doc), "--lake", lake, "--engine", "local", "--no-progress") == 0
     return Manifest.load(manifest_path(lake, doc["scan"]["name"]))
 
 
@@ -73,7 +73,7 @@ def test_allowed_plus_sample_stores_allowed_and_flagged_sample(small_lake, capsy
 )
 def test_points_outside_the_domain_are_skipped_and_counted(ranges, write_config, tmp_path, capsys):
     path = write_config(config_doc(scan={"name": "edge"}, parameters=ranges))
-    assert run_cli("scan", path, "--lake", tmp_path, "--no-progress") == 0
+    assert run_cli("scan", path, "--lake", tmp_path, "--engine", "local", "--no-progress") == 0
     totals = Manifest.load(manifest_path(tmp_path, "edge")).totals()
     assert 0 < totals["outside_domain"] < totals["points"]
     spec = load_config(path, lake_root=str(tmp_path))
@@ -100,7 +100,7 @@ def test_chunk_files_carry_units_and_scan_metadata(small_lake):
 
 
 def test_scan_reports_where_the_results_are_and_how_to_open_the_app(write_config, tmp_path, capsys):
-    assert run_cli("scan", write_config(config_doc(scan={"name": "told"})), "--lake", tmp_path, "--no-progress") == 0
+    assert run_cli("scan", write_config(config_doc(scan={"name": "told"})), "--lake", tmp_path, "--engine", "local", "--no-progress") == 0
     out = capsys.readouterr().out
     assert f"results:  {scan_dir(tmp_path, 'told')}" in out
     assert f"sql \"select count(*) from points where scan = 'told'\" --lake {tmp_path}" in out
@@ -112,7 +112,7 @@ def test_acceptance_scan_of_1e5_points(write_config, tmp_path, capsys):
     """The issue's acceptance scan: 10^5 points, the default storage policy, SQL agrees."""
     doc = config_doc(scan={"name": "belle2024-demo", "points": ACCEPTANCE_POINTS, "chunk_size": ACCEPTANCE_CHUNK,
                            "store": "allowed+sample", "sample_rate": 0.01})
-    assert run_cli("scan", write_config(doc), "--lake", tmp_path, "--no-progress") == 0
+    assert run_cli("scan", write_config(doc), "--lake", tmp_path, "--engine", "local", "--no-progress") == 0
     manifest = Manifest.load(manifest_path(tmp_path, "belle2024-demo"))
     assert manifest.totals()["points"] == ACCEPTANCE_POINTS and len(manifest.chunks) == ACCEPTANCE_POINTS // ACCEPTANCE_CHUNK
     rows = sql_json(capsys, tmp_path, "select count(*) as n, count(distinct point_id) as ids from points")

@@ -5,23 +5,31 @@ import argparse
 import pathlib
 import shlex
 import sys
+import time
 from importlib import resources
 
 from tqdm import tqdm
 
-from dsscan.config import load_config
+from dsscan.config import ScanSpec, load_config
 from lake.layout import scan_dir
-from services import ENGINES, make_engine
-from services.driver import ensure_new_scan, run_scan
+from lake.manifest import ChunkRecord, Manifest
+from services import DEFAULT_ENGINE, ENGINES, make_engine
+from services.driver import ensure_new_scan, run_scan, stopped_scan
+from services.engine import ChunkFailedError
 
 EPILOG = """\
 examples:
   dsscan scan configs/demo.toml
-  dsscan scan configs/datta2024.toml --lake /data/lake
+  dsscan scan configs/datta2024.toml --lake /data/lake --workers 2
+  dsscan scan configs/datta2024.toml --engine ray --address ray://head:10001
+  dsscan scan configs/datta2024.toml --engine dask --address tcp://scheduler:8786
+  dsscan scan configs/datta2024.toml --resume      # continue a killed or interrupted scan
 
 The config is validated first (see 'dsscan validate'); a mistake stops the scan before anything
 is written. Each chunk becomes one Parquet file under <lake>/scan=<name>/, recorded in
-<lake>/scan=<name>/manifest.json once complete. Query the results with 'dsscan sql'.
+<lake>/scan=<name>/manifest.json once complete: a chunk counts exactly once. Ctrl-C stops the
+scan with the finished chunks recorded; --resume redoes only the unrecorded ones. Query the
+results with 'dsscan sql'; 'dsscan status NAME' summarises a scan.
 """
 
 
@@ -35,7 +43,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("config", metavar="CONFIG", help="scan config file (TOML)")
-    parser.add_argument("--engine", choices=sorted(ENGINES), default="local", help="where chunks run (default: local, in this process)")
+    parser.add_argument(
+        "--engine", choices=ENGINES, default=DEFAULT_ENGINE,
+        help="where chunks run: ray (actors, default), dask (distributed workers) or local (this process)",
+    )
+    parser.add_argument(
+        "--workers", type=int, metavar="N",
+        help="worker processes, one core each (default: every core here, or every CPU of the --address cluster)",
+    )
+    parser.add_argument(
+        "--address", metavar="ADDRESS",
+        help="join a running cluster: a Ray address (auto, ray://host:10001) or a Dask scheduler (tcp://host:8786); "
+        "default: start a local one for this scan",
+    )
+    parser.add_argument("--resume", action="store_true", help="continue a stopped scan of this config: redo only the chunks its manifest does not record")
     parser.add_argument("--lake", metavar="ROOT", help="lake root directory, overriding [lake] root of the config")
     parser.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
     parser.set_defaults(func=run)
@@ -58,23 +79,84 @@ def _installed_command(name: str) -> str:
     return _relative(path) if path.exists() else name
 
 
+def _resume_command(args: argparse.Namespace) -> str:
+    """This command line with --resume: what continues the scan."""
+    words = [_installed_command("dsscan"), "scan", str(args.config)]
+    for option in ("engine", "workers", "address", "lake"):
+        value = getattr(args, option)
+        if value is not None and not (option == "engine" and value == DEFAULT_ENGINE):
+            words += [f"--{option}", str(value)]
+    return _command(*words, "--resume")
+
+
+class Progress:
+    """The progress bar: chunks done of planned (with ETA), points/s of this run, allowed points so far."""
+
+    def __init__(self, recorded: int, planned: int, allowed: int, disable: bool):
+        self.bar = tqdm(
+            total=planned, initial=recorded, unit="chunk", disable=disable, file=sys.stderr, dynamic_ncols=True,
+            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} chunks [{elapsed}<{remaining}{postfix}]",
+        )
+        self.allowed = allowed
+        self.points = 0
+        self.started = time.perf_counter()
+
+    def __call__(self, chunk: ChunkRecord) -> None:
+        self.allowed += chunk.allowed
+        self.points += chunk.points
+        self.bar.set_postfix_str(f"{self.points_per_second:,.0f} points/s, {self.allowed:,} allowed", refresh=False)
+        self.bar.update(1)
+
+    @property
+    def points_per_second(self) -> float:
+        return self.points / max(time.perf_counter() - self.started, 1e-9)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 def run(args: argparse.Namespace) -> int:
     spec = load_config(args.config, args.lake)
-    engine = make_engine(args.engine)
-    ensure_new_scan(spec)
+    engine = make_engine(args.engine, args.workers, args.address)
+    if args.resume:
+        recorded = stopped_scan(spec).chunks
+        verb = f"resuming ({len(recorded)} of {spec.n_chunks} chunks recorded)"
+    else:
+        ensure_new_scan(spec)
+        recorded, verb = {}, "scan"
     folder = scan_dir(spec.lake_root, spec.name)
-    print(f"scan {spec.name!r}: {spec.points} points in {spec.n_chunks} chunks, engine {engine.name}, into {folder}")
-    with tqdm(total=spec.points, unit="pt", unit_scale=True, disable=args.no_progress, file=sys.stderr) as bar:
-        manifest = run_scan(spec, engine, lambda chunk: bar.update(chunk.points))
+    print(f"{verb} {spec.name!r}: {spec.points} points in {spec.n_chunks} chunks, engine {engine.name}, into {folder}", flush=True)
+    progress = Progress(len(recorded), spec.n_chunks, sum(c.allowed for c in recorded.values()), args.no_progress)
+    try:
+        manifest = run_scan(spec, engine, progress, resume=args.resume)
+    except KeyboardInterrupt:
+        progress.close()
+        print(f"interrupted: {progress.bar.n} of {spec.n_chunks} chunks recorded; continue with:\n  {_resume_command(args)}",
+              file=sys.stderr)
+        return 130
+    except ChunkFailedError as exc:
+        progress.close()
+        print(f"dsscan: error: {exc}\nthe {progress.bar.n} chunks recorded are kept; after fixing the cause, continue with:\n"
+              f"  {_resume_command(args)}", file=sys.stderr)
+        return 1
+    progress.close()
+    _print_summary(spec, manifest, progress)
+    return 0
+
+
+def _print_summary(spec: ScanSpec, manifest: Manifest, progress: Progress) -> None:
     totals = manifest.totals()
+    folder = scan_dir(spec.lake_root, spec.name)
     lake = _relative(pathlib.Path(spec.lake_root))
     app = _relative(pathlib.Path(str(resources.files("streamlit_app").joinpath("app.py"))))
+    elapsed = time.perf_counter() - progress.started
     print(
         f"done: {totals['points']} points, {totals['outside_domain']} skipped (outside the supported domain), "
         f"{totals['allowed']} allowed; {totals['rows']} rows stored (store = {spec.store})\n"
+        f"time:     {elapsed:.1f} s for {progress.points} points evaluated in this run "
+        f"({progress.points_per_second:,.0f} points/s, engine start-up included)\n"
         f"results:  {folder}  ({len(manifest.chunks)} Parquet files + manifest.json)\n"
         f"query:    {shlex.quote(_installed_command('dsscan'))} sql \"select count(*) from points where scan = '{spec.name}'\" "
         f"--lake {shlex.quote(lake)}\n"
         f"explore:  {_command(_installed_command('streamlit'), 'run', app, '--', '--lake', lake)}"
     )
-    return 0
