@@ -3,7 +3,7 @@
 Every mistake a user can make in a config is a ``ConfigError`` (a ``ValueError``) whose message
 starts with the key path, e.g. ``parameters.U_mu4.range: log prior needs a range above 0``.
 Nothing is read from the lake or written to it here; the lake root is only checked for being
-writable.
+writable (on an object store by writing and deleting a probe object).
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from typing import Any
 
 from dsscan.constraints import load_constraint_set, shipped_constraint_sets
 from dsscan.parameters import PARAMETER_NAMES, domain_limits
+from lake.storage import check_object_store_root, is_object_store
 
 SAMPLERS = ("uniform", "sobol", "lhs")
 STORE_POLICIES = ("all", "allowed", "allowed+sample")
@@ -149,7 +150,7 @@ class ScanSpec:
     store: str
     sample_rate: float | None  # only for store = "allowed+sample"
     parameters: dict[str, Setting] = field(hash=False)  # every parameter, in PARAMETER_NAMES order
-    lake_root: str  # absolute local path
+    lake_root: str  # absolute local path or s3://bucket/prefix
 
     @property
     def n_chunks(self) -> int:
@@ -366,8 +367,13 @@ def _lake_root(lake: dict, override: str | None) -> str:
     key = "--lake" if override is not None else "lake.root"
     if not isinstance(root, str) or not root:
         raise ConfigError(key, f"expected a directory path, got {root!r}")
+    if is_object_store(root):
+        try:
+            return check_object_store_root(root)
+        except ValueError as exc:
+            raise ConfigError(key, str(exc)) from None
     if "://" in root:
-        raise ConfigError(key, f"object-store lakes are not supported yet; expected a local directory, got {root!r}")
+        raise ConfigError(key, f"expected a local directory or s3://bucket/prefix, got {root!r}")
     path = pathlib.Path(root).expanduser().resolve()
     existing = next(p for p in (path, *path.parents) if p.exists())
     if not existing.is_dir():

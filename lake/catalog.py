@@ -2,21 +2,27 @@
 
 Views: ``points`` (every recorded chunk file of every scan, with the hive partition column
 ``scan``), ``scans`` (one row per manifest) and ``chunks`` (one row per recorded chunk).
-After the views exist the connection is locked: no file outside the lake can be read or
-written, extensions cannot be installed or loaded, and settings cannot be changed.
+``points`` is a ``pyarrow.dataset`` over the recorded files registered in DuckDB, so a lake on
+an object store (``s3://``) is read through pyarrow's filesystem, without DuckDB's httpfs.
+After the views exist the connection is locked: DuckDB itself can read or write no file,
+extensions cannot be installed or loaded, and settings cannot be changed.
 ``read_only_query`` additionally admits a single SELECT-like statement only.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
-import pathlib
+import os
 
 import duckdb
 import pyarrow as pa
+import pyarrow.dataset as ds
 
 from lake.layout import SCAN_PARTITION, manifest_paths, scan_dir
 from lake.manifest import ChunkRecord, Manifest
+from lake.maintenance import recorded_files
+from lake.storage import LakePath, arrow_location, lake_path
+from lake.writer import read_schema
 
 READ_ONLY_STATEMENTS = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN)
 _ARROW_TYPES = {"int": pa.int64(), "str": pa.string(), "float": pa.float64()}
@@ -33,7 +39,7 @@ LOCKDOWN = (
 )
 
 
-def load_manifests(root: str | pathlib.Path) -> list[Manifest]:
+def load_manifests(root: str | os.PathLike | LakePath) -> list[Manifest]:
     manifests = [Manifest.load(p) for p in manifest_paths(root)]
     if not manifests:
         raise ValueError(
@@ -62,25 +68,33 @@ def _chunks_table(manifests: list[Manifest]) -> pa.Table:
     return pa.Table.from_pylist([dict(zip(CHUNKS_SCHEMA.names, row)) for row in rows], schema=CHUNKS_SCHEMA)
 
 
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+def points_dataset(root: str | os.PathLike | LakePath, manifests: list[Manifest]) -> ds.Dataset | None:
+    """The recorded files of ``manifests``, each once, as one dataset with the partition column ``scan``;
+    scans whose columns differ (other constraint sets) are unified by name, missing values null."""
+    root = lake_path(root)
+    files = [scan_dir(root, m.scan) / file for m in manifests for file in recorded_files(m)]  # compacted: many chunks, one file
+    if not files:
+        return None
+    first_of_each_scan = {f.parent: f for f in reversed(files)}.values()
+    schema = pa.unify_schemas([read_schema(f) for f in first_of_each_scan])
+    schema = schema.append(pa.field(SCAN_PARTITION, pa.string()))
+    base, fs = arrow_location(root)
+    return ds.dataset(
+        [arrow_location(f)[0] for f in files], schema=schema, format="parquet", filesystem=fs,
+        partitioning=ds.partitioning(pa.schema([(SCAN_PARTITION, pa.string())]), flavor="hive"),
+        partition_base_dir=base,
+    )
 
 
-def open_catalog(root: str | pathlib.Path) -> duckdb.DuckDBPyConnection:
+def open_catalog(root: str | os.PathLike | LakePath) -> duckdb.DuckDBPyConnection:
     """A locked DuckDB connection with the views ``points``, ``scans`` and ``chunks`` over ``root``."""
-    root = pathlib.Path(root).expanduser().resolve()
     manifests = load_manifests(root)
     con = duckdb.connect(":memory:")
     con.from_arrow(_scans_table(manifests)).create("scans")
     con.from_arrow(_chunks_table(manifests)).create("chunks")
-    files = [str(scan_dir(root, m.scan) / r.file) for m in manifests for r in sorted(m.chunks.values(), key=lambda r: r.index)]
-    if files:
-        file_list = "[" + ", ".join(_sql_string(f) for f in files) + "]"
-        con.execute(
-            f"CREATE VIEW points AS SELECT * FROM read_parquet({file_list}, hive_partitioning = true, "
-            f"hive_types = {{'{SCAN_PARTITION}': 'VARCHAR'}}, union_by_name = true)"
-        )
-    con.execute("SET allowed_directories = [?]", [f"{root}/"])
+    points = points_dataset(root, manifests)
+    if points is not None:
+        con.register("points", points)
     for statement in LOCKDOWN:
         con.execute(statement)
     return con

@@ -76,7 +76,7 @@ MALFORMED = [
     ("nothing sampled", lambda tmp: config_doc(parameters={n: 0.5 for n in ("kappa_TeV", "eta_d", "eta_c", "eta_t", "g_D")} | {"U_mu4": 0.001, "m_S_MeV": 100.0, "m_nu4_MeV": 500.0}), "parameters"),
     ("unknown lake key", lambda tmp: config_doc(lake={"path": "x"}), "lake.path"),
     ("lake root not a string", lambda tmp: config_doc(lake={"root": 5}), "lake.root"),
-    ("lake root on an object store", lambda tmp: config_doc(lake={"root": "s3://bucket/lake"}), "lake.root"),
+    ("lake root on an unsupported store", lambda tmp: config_doc(lake={"root": "gs://bucket/lake"}), "lake.root"),
     ("lake root under a file", lambda tmp: config_doc(lake={"root": file_in_the_way(tmp)}), "lake.root"),
 ]
 
