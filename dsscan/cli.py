@@ -15,7 +15,7 @@ from dsscan import __version__
 COMMANDS = (
     "point",
     "benchmarks",
-    "validate", "scan", "sql",
+    "validate", "scan", "sql", "lake",
     "bench", "tables",
 )
 
