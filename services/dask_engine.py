@@ -73,11 +73,19 @@ class DaskEngine:
         if self.address:
             with Client(self.address) as client:
                 yield client
-            return
-        cache_tables()  # once here, not once per worker
-        # A worker's death counts against the chunks it held; the scheduler runs in this process.
-        with dask.config.set({"distributed.scheduler.allowed-failures": MAX_CHUNK_ATTEMPTS - 1}), LocalCluster(
-            n_workers=self.workers or os.cpu_count(), threads_per_worker=1, processes=True,
-            dashboard_address=None, env=worker_environment(), silence_logs=logging.ERROR,
-        ) as cluster, Client(cluster) as client:
-            yield client
+        else:
+            with local_cluster_client(self.workers or os.cpu_count()) as client:
+                yield client
+
+
+@contextlib.contextmanager
+def local_cluster_client(workers: int) -> Iterator[Client]:
+    """A client of a new ``LocalCluster`` of ``workers`` single-threaded worker processes with
+    ``worker_environment()``, closed on exit."""
+    cache_tables()  # once here, not once per worker
+    # A worker's death counts against the chunks it held; the scheduler runs in this process.
+    with dask.config.set({"distributed.scheduler.allowed-failures": MAX_CHUNK_ATTEMPTS - 1}), LocalCluster(
+        n_workers=workers, threads_per_worker=1, processes=True,
+        dashboard_address=None, env=worker_environment(), silence_logs=logging.ERROR,
+    ) as cluster, Client(cluster) as client:
+        yield client
