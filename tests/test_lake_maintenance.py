@@ -1,5 +1,6 @@
 """``dsscan lake`` and the query path on a local lake and on an ``s3://`` lake (moto's S3 server on
-127.0.0.1): verify finds missing, corrupted and unrecorded files; vacuum, compact and rm."""
+127.0.0.1): verify finds missing, corrupted and unrecorded files; vacuum, compact and rm; the
+app draws a scan from an S3 lake."""
 from __future__ import annotations
 
 import json
@@ -8,8 +9,9 @@ import uuid
 
 import boto3
 import pytest
+from streamlit.testing.v1 import AppTest
 
-from conftest import config_doc, run_cli
+from conftest import REPO, config_doc, run_cli
 from dsscan.config import ConfigError, load_config
 from lake.catalog import open_catalog
 from lake.layout import chunk_file_name, manifest_path, scan_dir
@@ -165,3 +167,12 @@ def test_missing_bucket_is_refused_naming_the_key(s3_bucket, write_config):
         load_config(config, lake_root="s3://no-such-bucket/lake")
     assert load_config(config, lake_root=f"s3://{s3_bucket}/lake/").lake_root == f"s3://{s3_bucket}/lake"
     assert not lake_path(f"s3://{s3_bucket}/lake").iterdir()  # the write probe left no object behind
+
+
+@pytest.mark.parametrize("lake_root", ["s3"], indirect=True)
+def test_app_draws_a_scan_from_an_s3_lake(scanned):
+    app = AppTest.from_file(str(REPO / "streamlit_app" / "app.py"), default_timeout=60).run()
+    app.text_input(key="lake_root").set_value(scanned).run()
+    assert not app.exception, app.exception
+    assert app.selectbox(key="scan").options == ["small"]
+    assert len(app.get("vega_lite_chart")) == 1
