@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
+import threading
 from typing import Callable, Iterable, Iterator
 
 import dask
@@ -32,6 +34,17 @@ class KernelWarmUp(WorkerPlugin):
 
     def setup(self, worker) -> None:
         warm_up(self.constraints)
+
+
+class DriverHandlesCtrlC(WorkerPlugin):
+    """Ctrl-C in a terminal reaches the worker processes of a local cluster too; the driver stops
+    them itself, so they ignore it rather than die with a traceback each."""
+
+    name = "dsscan-driver-handles-ctrl-c"
+
+    def setup(self, worker) -> None:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class DaskEngine:
@@ -88,4 +101,5 @@ def local_cluster_client(workers: int) -> Iterator[Client]:
         n_workers=workers, threads_per_worker=1, processes=True,
         dashboard_address=None, env=worker_environment(), silence_logs=logging.ERROR,
     ) as cluster, Client(cluster) as client:
+        client.register_plugin(DriverHandlesCtrlC())
         yield client

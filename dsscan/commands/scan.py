@@ -97,11 +97,13 @@ class Progress:
             total=planned, initial=recorded, unit="chunk", disable=disable, file=sys.stderr, dynamic_ncols=True,
             bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} chunks [{elapsed}<{remaining}{postfix}]",
         )
+        self.recorded = recorded
         self.allowed = allowed
         self.points = 0
         self.started = time.perf_counter()
 
     def __call__(self, chunk: ChunkRecord) -> None:
+        self.recorded += 1
         self.allowed += chunk.allowed
         self.points += chunk.points
         self.bar.set_postfix_str(f"{self.points_per_second:,.0f} points/s, {self.allowed:,} allowed", refresh=False)
@@ -131,12 +133,12 @@ def run(args: argparse.Namespace) -> int:
         manifest = run_scan(spec, engine, progress, resume=args.resume)
     except KeyboardInterrupt:
         progress.close()
-        print(f"interrupted: {progress.bar.n} of {spec.n_chunks} chunks recorded; continue with:\n  {_resume_command(args)}",
+        print(f"interrupted: {progress.recorded} of {spec.n_chunks} chunks recorded; continue with:\n  {_resume_command(args)}",
               file=sys.stderr)
         return 130
     except ChunkFailedError as exc:
         progress.close()
-        print(f"dsscan: error: {exc}\nthe {progress.bar.n} chunks recorded are kept; after fixing the cause, continue with:\n"
+        print(f"dsscan: error: {exc}\nthe {progress.recorded} chunks recorded are kept; after fixing the cause, continue with:\n"
               f"  {_resume_command(args)}", file=sys.stderr)
         return 1
     progress.close()

@@ -1,0 +1,175 @@
+"""Stopping and resuming: a SIGKILLed driver, Ctrl-C and a failing chunk all leave a scan that
+``--resume`` finishes with every chunk exactly once and the content of an uninterrupted run; a
+resume with another config is refused.
+
+The killed and interrupted drivers are real ``dsscan scan`` processes, each in its own session so
+that everything they started (a Ray cluster, Dask workers) can be found and ended afterwards.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import psutil
+import pytest
+
+from conftest import config_doc, run_cli
+from dsscan.config import dumps_toml, load_config
+from lake.catalog import open_catalog
+from lake.layout import chunk_file_name, manifest_path, scan_dir
+from lake.manifest import COMPLETE, FAILED, INTERRUPTED, RUNNING, Manifest
+from services import make_engine
+from services.driver import run_scan
+
+DSSCAN = [sys.executable, "-m", "dsscan.cli"]
+CHUNKS, CHUNK = 40, 4_000
+STOP_AFTER = 4  # recorded chunks before the driver is stopped
+
+
+@pytest.fixture
+def config(tmp_path):
+    doc = config_doc(scan={"name": "stopped", "points": CHUNKS * CHUNK, "chunk_size": CHUNK})
+    path = tmp_path / "stopped.toml"
+    path.write_text(dumps_toml(doc))
+    return path
+
+
+def stored(lake):
+    con = open_catalog(lake)
+    table = con.sql("SELECT * EXCLUDE (scan) FROM points ORDER BY point_id").to_arrow_table()
+    return table, con.execute("SELECT count(DISTINCT point_id) FROM points").fetchone()[0]
+
+
+def assert_complete_and_like_an_uninterrupted_run(config, lake, reference_lake) -> None:
+    manifest = Manifest.load(manifest_path(lake, "stopped"))
+    assert manifest.status == COMPLETE and sorted(manifest.chunks) == list(range(CHUNKS))
+    run_scan(load_config(config, lake_root=str(reference_lake)), make_engine("local"))
+    table, distinct = stored(lake)
+    reference, _ = stored(reference_lake)
+    assert table.num_rows == distinct == reference.num_rows == manifest.totals()["rows"]  # none twice, none missing
+    assert table.equals(reference)
+
+
+def start_driver(config, lake, *options: str, marker: str) -> subprocess.Popen:
+    env = {**os.environ, "DSSCAN_TEST_RUN": marker}  # inherited by every process the driver starts
+    return subprocess.Popen(
+        [*DSSCAN, "scan", str(config), "--lake", str(lake), "--no-progress", *options],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        start_new_session=True,
+    )
+
+
+def wait_for_recorded_chunks(lake, driver: subprocess.Popen, count: int) -> None:
+    path = manifest_path(lake, "stopped")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert driver.poll() is None, driver.communicate()
+        try:
+            if len(json.loads(path.read_text())["chunks"]) >= count:
+                return
+        except (FileNotFoundError, json.JSONDecodeError):
+            pass
+        time.sleep(0.02)
+    raise TimeoutError(f"{count} chunks were not recorded in time")
+
+
+def end_processes_of(marker: str) -> None:
+    """SIGKILL whatever the stopped driver left running (Ray's agents outlive a killed driver, and
+    a raylet that is not dead yet starts new ones), until nothing is left."""
+    deadline = time.monotonic() + 30
+    while left := [p for p in psutil.process_iter() if _marked(p, marker)]:
+        assert time.monotonic() < deadline, f"processes outlive SIGKILL: {left}"
+        for process in left:
+            try:
+                process.kill()
+            except psutil.Error:
+                pass
+        psutil.wait_procs(left, timeout=5)
+
+
+def _marked(process: psutil.Process, marker: str) -> bool:
+    try:
+        return process.environ().get("DSSCAN_TEST_RUN") == marker and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+@pytest.mark.slow
+def test_a_sigkilled_ray_driver_is_resumed_to_every_chunk_exactly_once(config, tmp_path):
+    lake, marker = tmp_path / "lake", uuid.uuid4().hex
+    driver = start_driver(config, lake, "--workers", "2", marker=marker)  # the default engine: ray
+    try:
+        wait_for_recorded_chunks(lake, driver, STOP_AFTER)
+        driver.kill()
+        driver.wait()
+    finally:
+        end_processes_of(marker)
+    killed = Manifest.load(manifest_path(lake, "stopped"))
+    assert killed.status == RUNNING and STOP_AFTER <= len(killed.chunks) < CHUNKS
+
+    resumed = start_driver(config, lake, "--workers", "2", "--resume", marker=marker)
+    out, err = resumed.communicate(timeout=300)
+    end_processes_of(marker)
+    assert resumed.returncode == 0, err
+    assert f"resuming ({len(killed.chunks)} of {CHUNKS} chunks recorded)" in out
+    assert_complete_and_like_an_uninterrupted_run(config, lake, tmp_path / "reference")
+
+
+@pytest.mark.slow
+def test_ctrl_c_leaves_an_interrupted_scan_that_resumes(config, tmp_path):
+    lake, marker = tmp_path / "lake", uuid.uuid4().hex
+    driver = start_driver(config, lake, "--engine", "dask", "--workers", "2", marker=marker)
+    try:
+        wait_for_recorded_chunks(lake, driver, STOP_AFTER)
+        os.killpg(driver.pid, signal.SIGINT)  # what a terminal does: the whole foreground group
+        out, err = driver.communicate(timeout=60)
+    finally:
+        end_processes_of(marker)
+    interrupted = Manifest.load(manifest_path(lake, "stopped"))
+    assert driver.returncode == 130
+    assert interrupted.status == INTERRUPTED and len(interrupted.chunks) < CHUNKS
+    assert f"interrupted: {len(interrupted.chunks)} of {CHUNKS} chunks recorded; continue with:" in err
+    assert "Traceback" not in err
+    resume_command = err.strip().splitlines()[-1].split()
+    assert resume_command[1:] == ["scan", str(config), "--engine", "dask", "--workers", "2", "--lake", str(lake), "--resume"]
+
+    assert run_cli("scan", config, "--lake", lake, "--engine", "local", "--no-progress", "--resume") == 0
+    assert_complete_and_like_an_uninterrupted_run(config, lake, tmp_path / "reference")
+
+
+def test_a_failing_chunk_leaves_a_failed_scan_that_resumes_once_fixed(config, tmp_path, capsys):
+    lake = tmp_path / "lake"
+    blocker = scan_dir(lake, "stopped") / chunk_file_name(2)
+
+    def block_chunk_two(record) -> None:  # once the scan has claimed its folder
+        blocker.mkdir(exist_ok=True)
+
+    with pytest.raises(IsADirectoryError):
+        run_scan(load_config(config, lake_root=str(lake)), make_engine("local"), block_chunk_two)
+    failed = Manifest.load(manifest_path(lake, "stopped"))
+    assert failed.status == FAILED and sorted(failed.chunks) == [0, 1]
+    blocker.rmdir()
+    assert run_cli("scan", config, "--lake", lake, "--engine", "local", "--no-progress", "--resume") == 0
+    assert_complete_and_like_an_uninterrupted_run(config, lake, tmp_path / "reference")
+
+
+def test_resume_refuses_another_config_and_a_scan_that_does_not_exist(config, tmp_path, capsys):
+    lake = tmp_path / "lake"
+    assert run_cli("scan", config, "--lake", lake, "--engine", "local", "--no-progress", "--resume") == 2
+    assert "holds no scan named 'stopped'; run without --resume" in capsys.readouterr().err
+    assert run_cli("scan", config, "--lake", lake, "--engine", "local", "--no-progress") == 0
+    other = tmp_path / "other.toml"
+    other.write_text(dumps_toml(config_doc(scan={"name": "stopped", "points": CHUNKS * CHUNK, "chunk_size": CHUNK, "seed": 8})))
+    before = manifest_path(lake, "stopped").read_bytes()
+    assert run_cli("scan", other, "--lake", lake, "--engine", "local", "--no-progress", "--resume") == 2
+    error = capsys.readouterr().err.strip()
+    assert error == (
+        "dsscan: error: --resume: scan 'stopped' was started with another config (scan.seed differ); "
+        "resume it with the config it was started with"
+    )
+    assert manifest_path(lake, "stopped").read_bytes() == before
