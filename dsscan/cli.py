@@ -15,7 +15,7 @@ from dsscan import __version__
 COMMANDS = (
     "point",
     "benchmarks",
-    "validate", "scan", "sql", "lake",
+    "validate", "scan", "status", "sql", "lake",
     "bench", "tables",
 )
 

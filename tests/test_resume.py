@@ -153,9 +153,28 @@ def test_a_failing_chunk_leaves_a_failed_scan_that_resumes_once_fixed(config, tm
         run_scan(load_config(config, lake_root=str(lake)), make_engine("local"), block_chunk_two)
     failed = Manifest.load(manifest_path(lake, "stopped"))
     assert failed.status == FAILED and sorted(failed.chunks) == [0, 1]
+    capsys.readouterr()
+    assert run_cli("status", "stopped", "--lake", lake) == 0
+    shown = capsys.readouterr().out
+    assert "scan 'stopped': stopped by a chunk that kept failing" in shown and f"2 of {CHUNKS} recorded" in shown
+    assert "dsscan scan CONFIG --resume" in shown
+    assert run_cli("status", "stopped", "--lake", lake, "--json") == 0
+    status = json.loads(capsys.readouterr().out)
+    assert (status["status"], status["chunks_recorded"], status["points"]) == (FAILED, 2, 2 * CHUNK)
+    assert status["rows"] == sum(r.rows for r in failed.chunks.values()) and status["worker_seconds_left"] > 0
     blocker.rmdir()
     assert run_cli("scan", config, "--lake", lake, "--engine", "local", "--no-progress", "--resume") == 0
     assert_complete_and_like_an_uninterrupted_run(config, lake, tmp_path / "reference")
+    capsys.readouterr()
+    assert run_cli("status", "stopped", "--lake", lake) == 0
+    assert capsys.readouterr().out.startswith("scan 'stopped': complete\n")
+
+
+def test_status_of_a_scan_the_lake_does_not_hold_names_the_ones_it_does(small_lake, capsys):
+    assert run_cli("status", "nope", "--lake", small_lake) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"dsscan: error: no scan named 'nope' under lake root {str(small_lake)!r}; it holds 'sampled', 'small'"
+    )
 
 
 def test_resume_refuses_another_config_and_a_scan_that_does_not_exist(config, tmp_path, capsys):

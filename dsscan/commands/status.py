@@ -1,0 +1,102 @@
+"""``dsscan status SCAN``: where a scan of the lake stands, from its manifest."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from lake.layout import manifest_path, manifest_paths
+from lake.manifest import COMPLETE, RUNNING, Manifest
+
+EPILOG = """\
+examples:
+  dsscan status demo
+  dsscan status datta2024 --lake /data/lake
+  dsscan status datta2024 --json
+
+Counts come from the manifest, i.e. from the chunks recorded so far: a chunk whose file is not
+recorded does not count. A scan that is not complete continues with 'dsscan scan CONFIG --resume'.
+"""
+
+STATUS_MEANING = {
+    RUNNING: "running, or its driver was killed before it could say otherwise",
+    COMPLETE: "complete",
+    "interrupted": "interrupted (Ctrl-C)",
+    "failed": "stopped by a chunk that kept failing",
+}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "status",
+        help="summarise a scan of the lake: chunks recorded, rows, allowed points, config, timing",
+        description="Summarise one scan from its manifest: status, chunks recorded of planned, points, allowed "
+        "points and stored rows so far, the config and provenance it runs with, and the worker time spent.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("scan", metavar="SCAN", help="the scan's name (scan.name of its config)")
+    parser.add_argument("--lake", metavar="ROOT", default="./lake", help="lake root (default: %(default)s)")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.set_defaults(func=run)
+
+
+def load_scan(root: str, scan: str) -> Manifest:
+    path = manifest_path(root, scan)
+    if not path.exists():
+        names = [p.parent.name.split("=", 1)[1] for p in manifest_paths(root)]
+        held = f"it holds {', '.join(repr(n) for n in names)}" if names else "it holds no scan"
+        raise ValueError(f"no scan named {scan!r} under lake root {str(root)!r}; {held}")
+    return Manifest.load(path)
+
+
+def summary(manifest: Manifest) -> dict:
+    """The status of a scan as plain data (what ``--json`` prints)."""
+    scan = manifest.config["scan"]
+    totals = manifest.totals()
+    seconds = sum(r.seconds for r in manifest.chunks.values())
+    recorded = len(manifest.chunks)
+    free = [name for name, setting in manifest.config["parameters"].items() if isinstance(setting, dict) and "range" in setting]
+    return {
+        "scan": manifest.scan,
+        "status": manifest.status,
+        "chunks_planned": manifest.chunks_planned,
+        "chunks_recorded": recorded,
+        "points_planned": scan["points"],
+        **totals,
+        "config": {key: scan.get(key) for key in ("seed", "sampler", "chunk_size", "constraints", "store", "sample_rate")}
+        | {"free_parameters": free},
+        "provenance": manifest.provenance,
+        "worker_seconds": seconds,
+        "points_per_worker_second": totals["points"] / seconds if seconds else None,
+        "worker_seconds_left": seconds / recorded * (manifest.chunks_planned - recorded) if recorded else None,
+    }
+
+
+def format_summary(s: dict) -> str:
+    config, provenance = s["config"], s["provenance"]
+    sample = f", sample_rate {config['sample_rate']}" if config["sample_rate"] is not None else ""
+    lines = [
+        f"scan {s['scan']!r}: {STATUS_MEANING.get(s['status'], s['status'])}",
+        f"  chunks   {s['chunks_recorded']:,} of {s['chunks_planned']:,} recorded",
+        f"  points   {s['points']:,} of {s['points_planned']:,} evaluated "
+        f"({s['outside_domain']:,} outside the supported domain, skipped)",
+        f"  allowed  {s['allowed']:,}",
+        f"  stored   {s['rows']:,} rows (store = {config['store']}{sample}; {s['sampled']:,} sampled rejected points)",
+        f"  config   seed {config['seed']}, sampler {config['sampler']}, chunk_size {config['chunk_size']:,}, "
+        f"constraints {config['constraints']}, free parameters {', '.join(config['free_parameters'])}",
+        f"  code     dsscan {provenance['code_version']}, constraint set {provenance['constraint_set']['name']} "
+        f"v{provenance['constraint_set']['version']}, inputs v{provenance['inputs']['version']}",
+    ]
+    if s["worker_seconds"]:
+        left = "" if s["worker_seconds_left"] is None or s["status"] == COMPLETE else f"; about {s['worker_seconds_left']:,.1f} left"
+        lines.append(f"  timing   {s['worker_seconds']:,.1f} worker-seconds ({s['points_per_worker_second']:,.0f} points "
+                     f"per worker-second){left}")
+    if s["status"] != COMPLETE:
+        lines.append("  resume   dsscan scan CONFIG --resume   (CONFIG: the file the scan was started with)")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    result = summary(load_scan(args.lake, args.scan))
+    print(json.dumps(result, indent=2) if args.json else format_summary(result))
+    return 0
