@@ -1,13 +1,14 @@
 """Run a scan: claim its folder in the lake (or take up a stopped one), hand the chunks its manifest
 does not record yet to an engine, and record each chunk in the manifest once its file is complete.
 
-Exactly once: a chunk counts only when the manifest records it, and the manifest records it only
-after the engine reports its file complete. A resumed scan redoes every unrecorded chunk; a file
+Exactly once: a chunk counts only when the saved manifest records it, and the manifest records it
+only after the engine reports its file complete. A resumed scan redoes every unrecorded chunk; a file
 left by a chunk that was in flight is overwritten by the same bytes, since chunk i depends on
 (seed, i) alone.
 """
 from __future__ import annotations
 
+import time
 from typing import Callable
 
 from dsscan.config import ScanSpec
@@ -75,9 +76,11 @@ def run_scan(
     manifest.status = RUNNING if remaining else COMPLETE
     manifest.save(spec.lake_root)
 
+    saver = ThrottledSave(manifest, spec.lake_root)
+
     def record(chunk: ChunkRecord) -> None:
         manifest.record(chunk)
-        manifest.save(spec.lake_root)
+        saver.save_if_due()
         on_chunk(chunk)
 
     try:
@@ -89,3 +92,24 @@ def run_scan(
     manifest.status = COMPLETE
     manifest.save(spec.lake_root)
     return manifest
+
+
+class ThrottledSave:
+    """Saves a manifest when the driver has spent at most ``MAX_DRIVER_SHARE`` of its time saving.
+    A save rewrites every record (6 ms for 200 chunks, 42 ms for 10^3, measured), so saving after
+    every chunk of a long scan would take the driver a core that a 2-core machine's workers need;
+    a short manifest is still saved after (nearly) every chunk. A chunk recorded but not saved yet
+    when the driver dies is simply done again on resume."""
+
+    MAX_DRIVER_SHARE = 0.05
+
+    def __init__(self, manifest: Manifest, root: str):
+        self.manifest, self.root = manifest, root
+        self.due = time.monotonic()
+
+    def save_if_due(self) -> None:
+        started = time.monotonic()
+        if started < self.due:
+            return
+        self.manifest.save(self.root)
+        self.due = started + (time.monotonic() - started) / self.MAX_DRIVER_SHARE
