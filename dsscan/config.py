@@ -26,7 +26,7 @@ SAMPLED_STORE = "allowed+sample"  # the policy that keeps a random sample of the
 PRIORS = ("uniform", "log")
 SOBOL_MAX_POINTS = 2**32  # scipy's Sobol engine with 32-bit direction numbers
 
-SCAN_DEFAULTS = {"chunk_size": 50_000, "sampler": "uniform", "store": SAMPLED_STORE, "sample_rate": 0.01}
+SCAN_DEFAULTS = {"chunk_size": 200_000, "sampler": "uniform", "store": SAMPLED_STORE, "sample_rate": 0.01}
 SCAN_REQUIRED = ("name", "seed", "points", "constraints")
 SCAN_KEYS = SCAN_REQUIRED + tuple(SCAN_DEFAULTS)
 LAKE_DEFAULTS = {"root": "./lake"}
