@@ -16,7 +16,7 @@ COMMANDS = (
     "point",
     "benchmarks",
     "validate", "scan", "status", "sql", "lake",
-    "bench", "tables",
+    "bench", "throughput", "tables",
 )
 
 
