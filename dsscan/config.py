@@ -18,9 +18,11 @@ from typing import Any
 
 from dsscan.constraints import load_constraint_set, shipped_constraint_sets
 from dsscan.parameters import PARAMETER_NAMES, domain_limits
+from dsscan.points_file import file_sha256, read_points_file
 from lake.storage import check_object_store_root, is_object_store
 
-SAMPLERS = ("uniform", "sobol", "lhs")
+SAMPLERS = ("uniform", "sobol", "lhs", "list")
+LIST_SAMPLER = "list"  # points from a file (points_file) instead of drawn
 STORE_POLICIES = ("all", "allowed", "allowed+sample")
 SAMPLED_STORE = "allowed+sample"  # the policy that keeps a random sample of the rejected points
 PRIORS = ("uniform", "log")
@@ -28,7 +30,8 @@ SOBOL_MAX_POINTS = 2**32  # scipy's Sobol engine with 32-bit direction numbers
 
 SCAN_DEFAULTS = {"chunk_size": 200_000, "sampler": "uniform", "store": SAMPLED_STORE, "sample_rate": 0.01}
 SCAN_REQUIRED = ("name", "seed", "points", "constraints")
-SCAN_KEYS = SCAN_REQUIRED + tuple(SCAN_DEFAULTS)
+LIST_KEYS = ("points_file", "points_sha256")  # only with sampler = "list"
+SCAN_KEYS = SCAN_REQUIRED + tuple(SCAN_DEFAULTS) + LIST_KEYS
 LAKE_DEFAULTS = {"root": "./lake"}
 TOP_LEVEL_KEYS = ("scan", "parameters", "lake")
 MAX_SCAN_NAME_LENGTH = 100
@@ -72,7 +75,18 @@ class Tied:
     same_as: str
 
 
-Setting = Fixed | Ranged | Tied
+@dataclass(frozen=True)
+class Listed:
+    """A column of the scan's points_file (sampler = "list"), whose values span [low, high]."""
+
+    low: float
+    high: float
+
+    def bounds(self) -> tuple[float, float]:
+        return self.low, self.high
+
+
+Setting = Fixed | Ranged | Tied | Listed
 
 
 @dataclass(frozen=True)
@@ -151,6 +165,8 @@ class ScanSpec:
     sample_rate: float | None  # only for store = "allowed+sample"
     parameters: dict[str, Setting] = field(hash=False)  # every parameter, in PARAMETER_NAMES order
     lake_root: str  # absolute local path or s3://bucket/prefix
+    points_file: str | None = None  # sampler = "list": absolute path of the CSV or Parquet file
+    points_sha256: str | None = None  # ... and its checksum when the scan was planned
 
     @property
     def n_chunks(self) -> int:
@@ -169,7 +185,11 @@ class ScanSpec:
         }
         if self.sample_rate is not None:
             scan["sample_rate"] = self.sample_rate
-        return {"scan": scan, "parameters": {n: _setting_dict(s) for n, s in self.parameters.items()}}
+        if self.points_file is not None:
+            scan |= {"points_file": self.points_file, "points_sha256": self.points_sha256}
+        # A parameter the points file lists is implied by it, as in the TOML file.
+        parameters = {n: _setting_dict(s) for n, s in self.parameters.items() if not isinstance(s, Listed)}
+        return {"scan": scan, "parameters": parameters}
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved config, defaults filled in, in the shape of the TOML file."""
@@ -226,7 +246,7 @@ def _choice(scan: dict, key: str, choices: tuple[str, ...]) -> str:
 def _parse_scan(scan: dict) -> dict[str, Any]:
     _check_keys(scan, SCAN_KEYS, "scan.")
     for key in SCAN_REQUIRED:
-        if key not in scan:
+        if key not in scan and not (key == "points" and scan.get("sampler") == LIST_SAMPLER):
             raise ConfigError(f"scan.{key}", "missing; required keys are " + ", ".join(SCAN_REQUIRED))
     name = scan["name"]
     if not isinstance(name, str) or not SCAN_NAME.fullmatch(name):
@@ -249,7 +269,10 @@ def _parse_scan(scan: dict) -> dict[str, Any]:
                 f"rejected points, 'all' keeps every point), got {sample_rate!r}",
             )
     sampler = _choice(merged, "sampler", SAMPLERS)
-    points = _integer(merged, "points", 1)
+    for key in LIST_KEYS:
+        if key in scan and sampler != LIST_SAMPLER:
+            raise ConfigError(f"scan.{key}", f"only used with sampler = {LIST_SAMPLER!r}, but sampler = {sampler!r}")
+    points = _integer(merged, "points", 1) if "points" in scan else None  # a list's default: all its rows
     if sampler == "sobol" and points > SOBOL_MAX_POINTS:
         raise ConfigError("scan.points", f"the sobol sampler draws at most 2^32 = {SOBOL_MAX_POINTS} points, got {points}")
     return {
@@ -262,6 +285,29 @@ def _parse_scan(scan: dict) -> dict[str, Any]:
         "store": store,
         "sample_rate": float(sample_rate) if sample_rate is not None else None,
     }
+
+
+def _points_file(scan: dict, points: int | None) -> dict[str, Any]:
+    """For sampler = "list": the file's absolute path and checksum, the points (at most its rows,
+    by default all of them) and a ``Listed`` setting per parameter column."""
+    if "points_file" not in scan:
+        raise ConfigError("scan.points_file", f"missing; sampler = {LIST_SAMPLER!r} takes its points from a CSV or Parquet file")
+    path = scan["points_file"]
+    if not isinstance(path, str) or not path:
+        raise ConfigError("scan.points_file", f"expected the path of a CSV or Parquet file, got {path!r}")
+    path = str(pathlib.Path(path).expanduser().resolve())
+    try:
+        columns = read_points_file(path)
+    except ValueError as exc:
+        raise ConfigError("scan.points_file", str(exc)) from None
+    sha256 = file_sha256(path)
+    if scan.get("points_sha256", sha256) != sha256:
+        raise ConfigError("scan.points_sha256", f"{path!r} has sha256 {sha256}, not the {scan['points_sha256']!r} given: the file changed")
+    rows = len(next(iter(columns.values())))
+    if points is not None and points > rows:
+        raise ConfigError("scan.points", f"{path!r} lists {rows} points, fewer than the {points} asked for")
+    listed = {name: Listed(float(values.min()), float(values.max())) for name, values in columns.items()}
+    return {"points_file": path, "points_sha256": sha256, "points": points or rows, "listed": listed}
 
 
 def _constraint_set(value: Any) -> str:
@@ -311,29 +357,38 @@ def _parse_setting(name: str, value: Any) -> Setting:
     return Ranged(low, high, prior)
 
 
-def _parse_parameters(table: dict) -> dict[str, Setting]:
+def _parse_parameters(table: dict, listed: dict[str, Listed]) -> dict[str, Setting]:
+    """The settings of ``table``, plus ``listed``: the parameters a points file gives (sampler = "list")."""
     _check_keys(table, PARAMETER_NAMES, "parameters.")
+    for name in listed:
+        if name in table:
+            raise ConfigError(f"parameters.{name}", "a column of scan.points_file gives it already; remove it here or there")
     for name in PARAMETER_NAMES:
-        if name not in table:
+        if name not in table and name not in listed:
             raise ConfigError(
                 f"parameters.{name}",
                 f'missing; every parameter needs a number ({name} = 1.0), a range ({name} = {{ range = [0, 1] }}) '
-                f'or a tie ({name} = {{ same_as = "..." }})',
+                f'or a tie ({name} = {{ same_as = "..." }})' + (f", or a column {name} in scan.points_file" if listed else ""),
             )
-    settings = {name: _parse_setting(name, table[name]) for name in PARAMETER_NAMES}
+    settings = {name: listed[name] if name in listed else _parse_setting(name, table[name]) for name in PARAMETER_NAMES}
     for name, setting in settings.items():
         if isinstance(setting, Tied) and isinstance(settings[setting.same_as], Tied):
             raise ConfigError(
                 f"parameters.{name}.same_as",
                 f"{setting.same_as!r} is itself tied; tie to the parameter it follows",
             )
-    if not any(isinstance(s, Ranged) for s in settings.values()):
+    if listed:
+        for name, setting in settings.items():
+            if isinstance(setting, Ranged):
+                raise ConfigError(f"parameters.{name}.range", f"sampler = {LIST_SAMPLER!r} draws nothing; give a number, "
+                                  f"a tie or a column {name} in scan.points_file")
+    elif not any(isinstance(s, Ranged) for s in settings.values()):
         raise ConfigError("parameters", "every parameter is fixed or tied; give at least one a range")
     _check_domains(settings)
     return settings
 
 
-def _resolved(settings: dict[str, Setting], name: str) -> Fixed | Ranged:
+def _resolved(settings: dict[str, Setting], name: str) -> Fixed | Ranged | Listed:
     setting = settings[name]
     return settings[setting.same_as] if isinstance(setting, Tied) else setting
 
@@ -343,11 +398,16 @@ def _check_domains(settings: dict[str, Setting]) -> None:
         setting, resolved = settings[name], _resolved(settings, name)
         if isinstance(resolved, Fixed):
             ok, shown = domain.contains(resolved.value), f"{resolved.value:g}"
+        elif isinstance(resolved, Listed):  # exact values: the extremes must lie inside
+            ok = domain.contains(resolved.low) and domain.contains(resolved.high)
+            shown = f"[{resolved.low:g}, {resolved.high:g}]"
         else:
             ok, shown = domain.covers(resolved.low, resolved.high), f"[{resolved.low:g}, {resolved.high:g}]"
         if not ok:
             if isinstance(setting, Tied):
                 where, what = f"parameters.{name}.same_as", f"{setting.same_as} spans {shown}, which is"
+            elif isinstance(setting, Listed):
+                where, what = "scan.points_file", f"column {name} spans {shown}, which is"
             else:
                 where, what = f"parameters.{name}" + ("" if isinstance(setting, Fixed) else ".range"), f"{shown} is"
             raise ConfigError(where, f"{what} outside the supported domain {domain.text(name)}")
@@ -386,8 +446,14 @@ def _lake_root(lake: dict, override: str | None) -> str:
 def parse_config(doc: dict[str, Any], lake_root: str | None = None) -> ScanSpec:
     """Validate a parsed TOML document; ``lake_root`` overrides ``[lake] root``."""
     _check_keys(doc, TOP_LEVEL_KEYS, "")
-    scan = _parse_scan(_table(doc, "scan", required=True))
-    parameters = _parse_parameters(_table(doc, "parameters", required=True))
+    scan_table = _table(doc, "scan", required=True)
+    scan = _parse_scan(scan_table)
+    listed: dict[str, Listed] = {}
+    if scan["sampler"] == LIST_SAMPLER:
+        found = _points_file(scan_table, scan["points"])
+        listed = found.pop("listed")
+        scan |= found
+    parameters = _parse_parameters(_table(doc, "parameters", required=True), listed)
     root = _lake_root(_table(doc, "lake", required=False), lake_root)
     return ScanSpec(**scan, parameters=parameters, lake_root=root)
 

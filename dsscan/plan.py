@@ -1,5 +1,6 @@
 """The deterministic plan of a scan: chunk i holds the points i*chunk_size ... and is generated
-from (seed, i) alone, so the result does not depend on which worker runs which chunk.
+from (seed, i) alone (or is rows i*chunk_size ... of the points file, sampler = "list"), so the
+result does not depend on which worker runs which chunk.
 """
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dsscan.config import Fixed, Ranged, ScanSpec, Tied
+from dsscan.config import LIST_SAMPLER, Fixed, Ranged, ScanSpec, Tied
+from dsscan.points_file import listed_rows
 from dsscan.samplers import to_range, unit_cube
 
 POINT_ID = "point_id"
@@ -51,10 +53,13 @@ def chunk_randomness(seed: int, index: int) -> ChunkRandomness:
 def chunk_points(spec: ScanSpec, index: int) -> dict[str, np.ndarray]:
     """``point_id`` and the nine parameters (user units) of chunk ``index``."""
     part = chunk(spec, index)
-    free = spec.free_parameters
-    rng = chunk_randomness(spec.seed, index).points
-    unit = unit_cube(spec.sampler, len(free), part.start, part.size, spec.seed, rng)
-    values: dict[str, np.ndarray] = {}
+    if spec.sampler == LIST_SAMPLER:
+        values = listed_rows(spec.points_file, spec.points_sha256, part.start, part.size)
+    else:
+        values = {}
+        free = spec.free_parameters
+        rng = chunk_randomness(spec.seed, index).points
+        unit = unit_cube(spec.sampler, len(free), part.start, part.size, spec.seed, rng)
     for name, setting in spec.parameters.items():
         if isinstance(setting, Ranged):
             values[name] = to_range(unit[:, free.index(name)], setting)

@@ -8,6 +8,8 @@ any chunk:
   fast-forwarded to the chunk's first point, so the union of the chunks is that one sequence;
 - ``lhs``: a Latin hypercube over each chunk, drawn from the chunk's random generator.
 
+(``list`` draws nothing: its points are rows of a file, ``dsscan.points_file``.)
+
 Mapped values lie strictly inside (low, high): a range [0, 0.006] never yields exactly 0.
 """
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy.stats import qmc
 
 from dsscan.config import SOBOL_MAX_POINTS, Ranged
 
@@ -27,6 +28,8 @@ def _uniform(dims: int, start: int, count: int, seed: int, rng: np.random.Genera
 
 
 def _sobol(dims: int, start: int, count: int, seed: int, rng: np.random.Generator) -> np.ndarray:
+    from scipy.stats import qmc  # here: importing scipy.stats takes a worker a second
+
     engine = qmc.Sobol(dims, scramble=True, bits=SOBOL_BITS, rng=seed)
     if start:  # scipy's fast_forward(0) raises instead of doing nothing
         engine.fast_forward(start)
@@ -37,6 +40,8 @@ def _sobol(dims: int, start: int, count: int, seed: int, rng: np.random.Generato
 
 
 def _lhs(dims: int, start: int, count: int, seed: int, rng: np.random.Generator) -> np.ndarray:
+    from scipy.stats import qmc
+
     return qmc.LatinHypercube(dims, rng=rng).random(count)
 
 
