@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import pathlib
+import sys
 
 import pytest
 
@@ -54,6 +55,15 @@ def write_config(tmp_path: pathlib.Path):
         return path
 
     return write
+
+
+@pytest.fixture(autouse=True)
+def keep_the_main_module():
+    """Streamlit's AppTest leaves the app script as ``sys.modules['__main__']``; processes started
+    by spawn (Dask's workers) would run it again, so every test ends with the module it began with."""
+    main_module = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main_module
 
 
 def run_cli(*argv: str) -> int:
