@@ -4,8 +4,11 @@ from __future__ import annotations
 import copy
 import hashlib
 import pathlib
+import socket
 import sys
+import uuid
 
+import boto3
 import pytest
 
 from dsscan.cli import main
@@ -14,6 +17,7 @@ from dsscan.config import dumps_toml
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SMALL_SCAN_POINTS = 600
 SMALL_SCAN_CHUNK = 250
+S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
 # The paper-001 (2024) parameter space, a few hundred points, every point stored.
 BASE_CONFIG = {
@@ -55,6 +59,36 @@ def write_config(tmp_path: pathlib.Path):
         return path
 
     return write
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """An S3-compatible server (moto) in this process, on a free port of 127.0.0.1."""
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def s3_module_bucket(s3_endpoint):
+    """A new bucket, with the AWS_* variables pointing at the test server for the whole module, so
+    that the processes its tests start (a Ray cluster, Dask workers, a dsscan driver) inherit them."""
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in {**S3_ENV, "AWS_ENDPOINT_URL": s3_endpoint}.items():
+            env.setenv(name, value)
+        bucket = f"lake-{uuid.uuid4().hex[:12]}"
+        boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=bucket)
+        yield bucket
 
 
 @pytest.fixture(autouse=True)

@@ -4,14 +4,13 @@ app draws a scan from an S3 lake."""
 from __future__ import annotations
 
 import json
-import socket
 import uuid
 
 import boto3
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import REPO, config_doc, run_cli
+from conftest import REPO, S3_ENV, config_doc, run_cli
 from dsscan.config import ConfigError, load_config
 from lake.catalog import open_catalog
 from lake.layout import chunk_file_name, manifest_path, scan_dir
@@ -19,26 +18,6 @@ from lake.manifest import Manifest
 from lake.storage import ObjectPath, lake_path
 
 POINTS, CHUNK = 500, 100  # five chunk files
-S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint():
-    """An S3-compatible server (moto) in this process, on a free port of 127.0.0.1."""
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
 
 @pytest.fixture
 def s3_bucket(s3_endpoint, monkeypatch) -> str:
