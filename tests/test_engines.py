@@ -1,9 +1,10 @@
-"""The engines on real clusters: local(1), ray(2) and dask(2) store identical content; a SIGKILLed
-worker is replaced and every chunk is still stored exactly once; a chunk that keeps failing stops
-the scan with an error naming it, after a bounded number of tries, and the scan resumes once fixed.
+"""The engines on real clusters, into a local and an s3:// lake: local(1), ray(2) and dask(2) store
+identical content; a SIGKILLed worker is replaced and every chunk is still stored exactly once; a
+chunk that keeps failing stops the engine with an error naming it after a bounded number of tries.
 
-One local Ray cluster serves the whole module (it takes seconds to start); each Dask test starts
-its own LocalCluster through the engine (half a second), so the engine's own start-up is tested.
+One local Ray cluster serves the whole module (it takes seconds to start), started after the
+AWS_* variables of the test S3 server are set so that its actors inherit them; each Dask test
+starts its own LocalCluster through the engine (half a second), so the engine's start-up is tested.
 """
 from __future__ import annotations
 
@@ -32,18 +33,26 @@ POINTS, CHUNK = 6_000, 500  # 12 chunks: enough that work remains when a worker 
 
 
 @pytest.fixture(scope="module")
-def ray_cluster():
+def ray_cluster(s3_module_bucket):
     ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
     yield
     ray.shutdown()
 
 
-def scan_spec(folder: pathlib.Path) -> ScanSpec:
-    """A 12-chunk sobol scan storing every point, its config in ``folder``, its lake ``folder/lake``."""
+@pytest.fixture(params=["local", "s3"])
+def lake_root(request, tmp_path) -> str:
+    if request.param == "local":
+        return str(tmp_path / "lake")
+    return f"s3://{request.getfixturevalue('s3_module_bucket')}/{tmp_path.name}"
+
+
+def scan_spec(folder: pathlib.Path, lake_root: str | None = None) -> ScanSpec:
+    """A 12-chunk sobol scan storing every point, its config in ``folder``, its lake ``lake_root``
+    (default ``folder/lake``)."""
     doc = config_doc(scan={"name": "engines", "points": POINTS, "chunk_size": CHUNK, "sampler": "sobol"})
     path = folder / "engines.toml"
     path.write_text(dumps_toml(doc))
-    return load_config(path, lake_root=str(folder / "lake"))
+    return load_config(path, lake_root=lake_root or str(folder / "lake"))
 
 
 def stored(spec: ScanSpec):
@@ -108,8 +117,8 @@ def assert_stored_like_the_reference(spec: ScanSpec, manifest: Manifest, local_r
     assert records_without_timing(manifest) == records_without_timing(reference_manifest)
 
 
-def test_ray_with_two_actors_stores_what_the_local_engine_stores(ray_cluster, tmp_path, local_reference):
-    spec = scan_spec(tmp_path)
+def test_ray_with_two_actors_stores_what_the_local_engine_stores(ray_cluster, tmp_path, lake_root, local_reference):
+    spec = scan_spec(tmp_path, lake_root)
     manifest = run_scan(spec, make_engine("ray", workers=2))
     assert_stored_like_the_reference(spec, manifest, local_reference)
     reference = local_reference[0]
@@ -118,9 +127,9 @@ def test_ray_with_two_actors_stores_what_the_local_engine_stores(ray_cluster, tm
         assert (scan_dir(spec.lake_root, spec.name) / name).read_bytes() == (scan_dir(reference.lake_root, spec.name) / name).read_bytes()
 
 
-def test_a_killed_ray_actor_is_replaced_and_every_chunk_stored_once(ray_cluster, tmp_path, local_reference, caplog):
+def test_a_killed_ray_actor_is_replaced_and_every_chunk_stored_once(ray_cluster, tmp_path, lake_root, local_reference, caplog):
     with caplog.at_level(logging.WARNING, logger="services.ray_engine"):
-        spec = scan_spec(tmp_path)
+        spec = scan_spec(tmp_path, lake_root)
         manifest, seen = run_and_kill_one_worker(spec, "ray", workers=2)
     assert_stored_like_the_reference(spec, manifest, local_reference)
     # The killed actor's chunk (the one it held, or the next one handed to it) was tried again.
@@ -145,8 +154,8 @@ def assert_chunk_three_fails_after_bounded_tries(spec: ScanSpec, engine) -> None
     assert 3 not in recorded and len(recorded) == len(set(recorded))
 
 
-def test_dask_with_two_workers_stores_what_the_local_engine_stores_despite_a_killed_worker(tmp_path, local_reference):
-    spec = scan_spec(tmp_path)
+def test_dask_with_two_workers_stores_what_the_local_engine_stores_despite_a_killed_worker(tmp_path, lake_root, local_reference):
+    spec = scan_spec(tmp_path, lake_root)
     manifest, seen = run_and_kill_one_worker(spec, "dask", workers=2)
     assert_stored_like_the_reference(spec, manifest, local_reference)
 

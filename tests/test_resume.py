@@ -72,7 +72,7 @@ def wait_for_recorded_chunks(lake, driver: subprocess.Popen, count: int) -> None
         try:
             if len(json.loads(path.read_text())["chunks"]) >= count:
                 return
-        except (FileNotFoundError, json.JSONDecodeError):
+        except (OSError, json.JSONDecodeError):  # not written yet
             pass
         time.sleep(0.02)
     raise TimeoutError(f"{count} chunks were not recorded in time")
@@ -99,9 +99,16 @@ def _marked(process: psutil.Process, marker: str) -> bool:
         return False
 
 
+@pytest.fixture(params=["local", "s3"])
+def lake_root(request, tmp_path) -> str:
+    if request.param == "local":
+        return str(tmp_path / "lake")
+    return f"s3://{request.getfixturevalue('s3_module_bucket')}/{tmp_path.name}"
+
+
 @pytest.mark.slow
-def test_a_sigkilled_ray_driver_is_resumed_to_every_chunk_exactly_once(config, tmp_path):
-    lake, marker = tmp_path / "lake", uuid.uuid4().hex
+def test_a_sigkilled_ray_driver_is_resumed_to_every_chunk_exactly_once(config, tmp_path, lake_root):
+    lake, marker = lake_root, uuid.uuid4().hex
     driver = start_driver(config, lake, "--workers", "2", marker=marker)  # the default engine: ray
     try:
         wait_for_recorded_chunks(lake, driver, STOP_AFTER)
