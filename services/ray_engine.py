@@ -72,7 +72,8 @@ class RayEngine:
             ray.init(address=self.address, **quiet)
         else:
             cache_tables()  # once here, not once per actor
-            ray.init(num_cpus=self.workers or os.cpu_count(), include_dashboard=False, **quiet)
+            # "local": a new cluster, even where `ray start` left one that ray.init() would join
+            ray.init(address="local", num_cpus=self.workers or os.cpu_count(), include_dashboard=False, **quiet)
 
     def _supervise(self, spec: ScanSpec, pending: deque[int], on_done: Callable[[ChunkRecord], None]) -> None:
         workers = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))

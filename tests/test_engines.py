@@ -34,9 +34,13 @@ POINTS, CHUNK = 6_000, 500  # 12 chunks: enough that work remains when a worker 
 
 @pytest.fixture(scope="module")
 def ray_cluster(s3_module_bucket):
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
     yield
+    started = psutil.Process().children(recursive=True)
     ray.shutdown()
+    for process in started:  # Ray's agents would linger a minute or two after shutdown
+        if process.is_running():
+            process.kill()
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -11,14 +11,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
-import uuid
 
-import psutil
 import pytest
 
 from conftest import config_doc, run_cli
+from processes import DSSCAN, marked_environment, end_processes_of
 from dsscan.config import dumps_toml, load_config
 from lake.catalog import open_catalog
 from lake.layout import chunk_file_name, manifest_path, scan_dir
@@ -26,7 +24,6 @@ from lake.manifest import COMPLETE, FAILED, INTERRUPTED, RUNNING, Manifest
 from services import make_engine
 from services.driver import run_scan
 
-DSSCAN = [sys.executable, "-m", "dsscan.cli"]
 CHUNKS, CHUNK = 40, 4_000
 STOP_AFTER = 4  # recorded chunks before the driver is stopped
 
@@ -55,8 +52,7 @@ def assert_complete_and_like_an_uninterrupted_run(config, lake, reference_lake) 
     assert table.equals(reference)
 
 
-def start_driver(config, lake, *options: str, marker: str) -> subprocess.Popen:
-    env = {**os.environ, "DSSCAN_TEST_RUN": marker}  # inherited by every process the driver starts
+def start_driver(config, lake, *options: str, env: dict) -> subprocess.Popen:
     return subprocess.Popen(
         [*DSSCAN, "scan", str(config), "--lake", str(lake), "--no-progress", *options],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
@@ -78,27 +74,6 @@ def wait_for_recorded_chunks(lake, driver: subprocess.Popen, count: int) -> None
     raise TimeoutError(f"{count} chunks were not recorded in time")
 
 
-def end_processes_of(marker: str) -> None:
-    """SIGKILL whatever the stopped driver left running (Ray's agents outlive a killed driver, and
-    a raylet that is not dead yet starts new ones), until nothing is left."""
-    deadline = time.monotonic() + 30
-    while left := [p for p in psutil.process_iter() if _marked(p, marker)]:
-        assert time.monotonic() < deadline, f"processes outlive SIGKILL: {left}"
-        for process in left:
-            try:
-                process.kill()
-            except psutil.Error:
-                pass
-        psutil.wait_procs(left, timeout=5)
-
-
-def _marked(process: psutil.Process, marker: str) -> bool:
-    try:
-        return process.environ().get("DSSCAN_TEST_RUN") == marker and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
 @pytest.fixture(params=["local", "s3"])
 def lake_root(request, tmp_path) -> str:
     if request.param == "local":
@@ -108,8 +83,8 @@ def lake_root(request, tmp_path) -> str:
 
 @pytest.mark.slow
 def test_a_sigkilled_ray_driver_is_resumed_to_every_chunk_exactly_once(config, tmp_path, lake_root):
-    lake, marker = lake_root, uuid.uuid4().hex
-    driver = start_driver(config, lake, "--workers", "2", marker=marker)  # the default engine: ray
+    lake, (marker, env) = lake_root, marked_environment()
+    driver = start_driver(config, lake, "--workers", "2", env=env)  # the default engine: ray
     try:
         wait_for_recorded_chunks(lake, driver, STOP_AFTER)
         driver.kill()
@@ -119,7 +94,7 @@ def test_a_sigkilled_ray_driver_is_resumed_to_every_chunk_exactly_once(config, t
     killed = Manifest.load(manifest_path(lake, "stopped"))
     assert killed.status == RUNNING and STOP_AFTER <= len(killed.chunks) < CHUNKS
 
-    resumed = start_driver(config, lake, "--workers", "2", "--resume", marker=marker)
+    resumed = start_driver(config, lake, "--workers", "2", "--resume", env=env)
     out, err = resumed.communicate(timeout=300)
     end_processes_of(marker)
     assert resumed.returncode == 0, err
@@ -129,8 +104,8 @@ def test_a_sigkilled_ray_driver_is_resumed_to_every_chunk_exactly_once(config, t
 
 @pytest.mark.slow
 def test_ctrl_c_leaves_an_interrupted_scan_that_resumes(config, tmp_path):
-    lake, marker = tmp_path / "lake", uuid.uuid4().hex
-    driver = start_driver(config, lake, "--engine", "dask", "--workers", "2", marker=marker)
+    lake, (marker, env) = tmp_path / "lake", marked_environment()
+    driver = start_driver(config, lake, "--engine", "dask", "--workers", "2", env=env)
     try:
         wait_for_recorded_chunks(lake, driver, STOP_AFTER)
         os.killpg(driver.pid, signal.SIGINT)  # what a terminal does: the whole foreground group

@@ -1,0 +1,45 @@
+"""Tests that run dsscan (or a cluster) as real processes: each gets ``MARKER=<uuid>`` in its
+environment, which every process it starts inherits (a Ray cluster's daemons, Dask workers), so
+they can all be found by it and ended by their ids afterwards, and nothing else is touched."""
+from __future__ import annotations
+
+import os
+import pathlib
+import sys
+import time
+import uuid
+
+import psutil
+
+MARKER = "DSSCAN_TEST_RUN"
+DSSCAN = [sys.executable, "-m", "dsscan.cli"]
+
+
+def marked_environment() -> tuple[str, dict[str, str]]:
+    """A new marker and this process's environment carrying it."""
+    marker = uuid.uuid4().hex
+    return marker, {**os.environ, MARKER: marker}
+
+
+def end_processes_of(marker: str) -> None:
+    """SIGKILL every process carrying ``marker`` until none is left (Ray's agents outlive a killed
+    driver, and a raylet that is not dead yet starts new ones)."""
+    deadline = time.monotonic() + 30
+    while left := [p for p in psutil.process_iter() if _marked(p, marker)]:
+        assert time.monotonic() < deadline, f"processes outlive SIGKILL: {left}"
+        for process in left:
+            try:
+                process.kill()
+            except psutil.Error:
+                pass
+        psutil.wait_procs(left, timeout=5)
+
+
+def _marked(process: psutil.Process, marker: str) -> bool:
+    """Whether ``process`` carries ``marker``, read from /proc: Ray's agents rename themselves over
+    the start of their environment block, which psutil's ``environ()`` then reads as empty."""
+    try:
+        block = pathlib.Path(f"/proc/{process.pid}/environ").read_bytes()
+        return f"{MARKER}={marker}".encode() in block.split(b"\0") and process.status() != psutil.STATUS_ZOMBIE
+    except (OSError, psutil.Error):
+        return False
