@@ -14,7 +14,7 @@ from collections import Counter, deque
 from typing import Callable, Iterable
 
 import ray
-from ray.exceptions import RayActorError, RayTaskError
+from ray.exceptions import RayActorError, RayError, RayTaskError
 
 from dsscan.config import ScanSpec
 from lake.manifest import ChunkRecord
@@ -110,7 +110,7 @@ class RayEngine:
                     actors.append(new_worker(spec))
                     idle.append(actors[-1])
                     retry(index, exc)
-                except RayTaskError as exc:  # the chunk raised; the actor is fine
+                except RayError as exc:  # the chunk raised (RayTaskError) or Ray lost its result; the actor lives
                     idle.append(actor)
                     retry(index, exc)
                 else:
