@@ -21,6 +21,9 @@ from dsscan.config import ScanSpec
 from lake.manifest import ChunkRecord
 from services.engine import MAX_CHUNK_ATTEMPTS, ChunkFailedError, cache_tables, process_chunk, warm_up, worker_environment
 
+# The scheduler's HTTP server (its dashboard when bokeh is installed): on this machine only, on a
+# free port. Without an address it still takes 8787, and falls back with a warning when that is busy.
+LOCAL_ANY_PORT = "127.0.0.1:0"
 IN_FLIGHT_PER_WORKER = 2  # chunks handed to the scheduler per worker: enough to keep every worker busy
 
 
@@ -99,7 +102,7 @@ def local_cluster_client(workers: int) -> Iterator[Client]:
     # A worker's death counts against the chunks it held; the scheduler runs in this process.
     with dask.config.set({"distributed.scheduler.allowed-failures": MAX_CHUNK_ATTEMPTS - 1}), LocalCluster(
         n_workers=workers, threads_per_worker=1, processes=True,
-        dashboard_address=None, env=worker_environment(), silence_logs=logging.ERROR,
+        dashboard_address=LOCAL_ANY_PORT, env=worker_environment(), silence_logs=logging.ERROR,
     ) as cluster, Client(cluster) as client:
         client.register_plugin(DriverHandlesCtrlC())
         yield client

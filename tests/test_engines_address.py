@@ -18,6 +18,7 @@ from dsscan.config import dumps_toml, load_config
 from lake.catalog import open_catalog
 from processes import DSSCAN, end_processes_of, marked_environment
 from services import make_engine
+from services.dask_engine import LOCAL_ANY_PORT
 from services.driver import run_scan
 
 pytestmark = pytest.mark.slow
@@ -86,7 +87,7 @@ def forget_the_head(port: int) -> None:
 
 
 def test_dask_joins_a_running_scheduler_and_leaves_its_workers(config, tmp_path):
-    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster, Client(cluster) as client:
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=LOCAL_ANY_PORT) as cluster, Client(cluster) as client:
         spec = load_config(config, lake_root=str(tmp_path / "lake"))
         run_scan(spec, make_engine("dask", address=cluster.scheduler_address))
         assert len(client.scheduler_info()["workers"]) == 2
