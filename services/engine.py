@@ -39,11 +39,17 @@ class Engine(Protocol):
         tried at most ``MAX_CHUNK_ATTEMPTS`` times, then ``ChunkFailedError`` is raised."""
 
 
-def worker_environment() -> dict[str, str]:
+def worker_environment(on_this_machine: bool = True) -> dict[str, str]:
     """Environment for worker processes: one numba and OpenMP thread each (a worker is one core;
-    numba ignores Ray's OMP_NUM_THREADS) and one kernel cache that every worker on a node reuses."""
-    numba_cache = os.environ.get("NUMBA_CACHE_DIR") or str(cache_dir() / "numba")
-    return {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "NUMBA_CACHE_DIR": numba_cache}
+    numba ignores Ray's OMP_NUM_THREADS) and one kernel cache that every worker on a node reuses.
+    The cache is this machine's ``NUMBA_CACHE_DIR`` (default ``~/.cache/dsscan/numba``); workers
+    elsewhere get it only when it is set explicitly, since this machine's home may not exist there."""
+    environment = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    if "NUMBA_CACHE_DIR" in os.environ:
+        environment["NUMBA_CACHE_DIR"] = os.environ["NUMBA_CACHE_DIR"]
+    elif on_this_machine:
+        environment["NUMBA_CACHE_DIR"] = str(cache_dir() / "numba")
+    return environment
 
 
 def cache_tables() -> None:

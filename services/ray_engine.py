@@ -77,7 +77,8 @@ class RayEngine:
 
     def _supervise(self, spec: ScanSpec, pending: deque[int], on_done: Callable[[ChunkRecord], None]) -> None:
         workers = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        new_worker = ChunkWorker.options(runtime_env={"env_vars": worker_environment()}).remote
+        environment = worker_environment(on_this_machine=not self.address)
+        new_worker = ChunkWorker.options(runtime_env={"env_vars": environment}).remote
         actors = [new_worker(spec) for _ in range(min(workers, len(pending)))]
         idle = list(actors)
         running: dict[ray.ObjectRef, tuple[int, ray.actor.ActorHandle]] = {}
