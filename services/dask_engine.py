@@ -102,7 +102,9 @@ def local_cluster_client(workers: int) -> Iterator[Client]:
     # A worker's death counts against the chunks it held; the scheduler runs in this process.
     with dask.config.set({"distributed.scheduler.allowed-failures": MAX_CHUNK_ATTEMPTS - 1}), LocalCluster(
         n_workers=workers, threads_per_worker=1, processes=True,
-        dashboard_address=LOCAL_ANY_PORT, env=worker_environment(), silence_logs=logging.ERROR,
+        # Quiet even on errors: a chunk's failure reaches the driver through its future, and closing
+        # the cluster on Ctrl-C can make a worker's last heartbeat log a traceback.
+        dashboard_address=LOCAL_ANY_PORT, env=worker_environment(), silence_logs=logging.CRITICAL,
     ) as cluster, Client(cluster) as client:
         client.register_plugin(DriverHandlesCtrlC())
         yield client

@@ -21,11 +21,20 @@ def marked_environment() -> tuple[str, dict[str, str]]:
     return marker, {**os.environ, MARKER: marker}
 
 
-def end_processes_of(marker: str) -> None:
-    """SIGKILL every process carrying ``marker`` until none is left (Ray's agents outlive a killed
-    driver, and a raylet that is not dead yet starts new ones)."""
+def descendants(pid: int) -> list[psutil.Process]:
+    """Every process ``pid`` started, directly or not. Collect them while it lives: once it dies
+    they are re-parented, and some of Ray's rename themselves over their environment."""
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def end_processes_of(marker: str, known: list[psutil.Process] = ()) -> None:
+    """SIGKILL the ``known`` processes and every process carrying ``marker``, until none is left
+    (Ray's agents outlive a killed driver, and a raylet that is not dead yet starts new ones)."""
     deadline = time.monotonic() + 30
-    while left := [p for p in psutil.process_iter() if _marked(p, marker)]:
+    while left := [p for p in known if _alive(p)] + [p for p in psutil.process_iter() if _marked(p, marker)]:
         assert time.monotonic() < deadline, f"processes outlive SIGKILL: {left}"
         for process in left:
             try:
@@ -33,6 +42,13 @@ def end_processes_of(marker: str) -> None:
             except psutil.Error:
                 pass
         psutil.wait_procs(left, timeout=5)
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def _marked(process: psutil.Process, marker: str) -> bool:

@@ -34,9 +34,11 @@ POINTS, CHUNK = 6_000, 500  # 12 chunks: enough that work remains when a worker 
 
 @pytest.fixture(scope="module")
 def ray_cluster(s3_module_bucket):
+    before = set(psutil.Process().children())
     ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+    daemons = set(psutil.Process().children()) - before  # gcs_server, raylet, ...
     yield
-    started = psutil.Process().children(recursive=True)
+    started = daemons | {child for daemon in daemons if daemon.is_running() for child in daemon.children(recursive=True)}
     ray.shutdown()
     for process in started:  # Ray's agents would linger a minute or two after shutdown
         if process.is_running():

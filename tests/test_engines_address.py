@@ -16,7 +16,7 @@ from distributed import Client, LocalCluster
 from conftest import config_doc
 from dsscan.config import dumps_toml, load_config
 from lake.catalog import open_catalog
-from processes import DSSCAN, end_processes_of, marked_environment
+from processes import DSSCAN, descendants, end_processes_of, marked_environment
 from services import make_engine
 from services.dask_engine import LOCAL_ANY_PORT
 from services.driver import run_scan
@@ -74,7 +74,9 @@ def test_ray_joins_a_running_cluster_and_leaves_it_running(config, tmp_path):
         assert "engine ray" in scan.stdout
         assert head.poll() is None  # the cluster it joined is still up
     finally:
-        end_processes_of(marker)
+        family = descendants(head.pid)
+        head.kill()
+        end_processes_of(marker, family)
         forget_the_head(port)
     assert stored_like_a_local_run(config, tmp_path / "lake", tmp_path)
 

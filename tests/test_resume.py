@@ -16,7 +16,7 @@ import time
 import pytest
 
 from conftest import config_doc, run_cli
-from processes import DSSCAN, marked_environment, end_processes_of
+from processes import DSSCAN, descendants, end_processes_of, marked_environment
 from dsscan.config import dumps_toml, load_config
 from lake.catalog import open_catalog
 from lake.layout import chunk_file_name, manifest_path, scan_dir
@@ -84,13 +84,14 @@ def lake_root(request, tmp_path) -> str:
 @pytest.mark.slow
 def test_a_sigkilled_ray_driver_is_resumed_to_every_chunk_exactly_once(config, tmp_path, lake_root):
     lake, (marker, env) = lake_root, marked_environment()
-    driver = start_driver(config, lake, "--workers", "2", env=env)  # the default engine: ray
+    driver, family = start_driver(config, lake, "--workers", "2", env=env), []  # the default engine: ray
     try:
         wait_for_recorded_chunks(lake, driver, STOP_AFTER)
+        family = descendants(driver.pid)
         driver.kill()
         driver.wait()
     finally:
-        end_processes_of(marker)
+        end_processes_of(marker, family)
     killed = Manifest.load(manifest_path(lake, "stopped"))
     assert killed.status == RUNNING and STOP_AFTER <= len(killed.chunks) < CHUNKS
 
