@@ -13,6 +13,7 @@ from tqdm import tqdm
 from dsscan.config import ScanSpec, load_config
 from lake.layout import scan_dir
 from lake.manifest import ChunkRecord, Manifest
+from lake.storage import is_object_store
 from services import DEFAULT_ENGINE, ENGINES, make_engine
 from services.driver import ensure_new_scan, run_scan, stopped_scan
 from services.engine import ChunkFailedError
@@ -149,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
 def _print_summary(spec: ScanSpec, manifest: Manifest, progress: Progress) -> None:
     totals = manifest.totals()
     folder = scan_dir(spec.lake_root, spec.name)
-    lake = _relative(pathlib.Path(spec.lake_root))
+    lake = spec.lake_root if is_object_store(spec.lake_root) else _relative(pathlib.Path(spec.lake_root))
     app = _relative(pathlib.Path(str(resources.files("streamlit_app").joinpath("app.py"))))
     elapsed = time.perf_counter() - progress.started
     print(
