@@ -253,7 +253,7 @@ def kernel_tables() -> KernelTables:
 
 
 # --- small pieces, each the twin of a reference function ------------------------------------
-@njit(cache=True, inline="always", fastmath=True)
+@njit(cache=True, inline="always")
 def _interp_uniform(x, x_min, dx, values):
     """Linear interpolation on a uniform grid, clamped to its ends (twin of np.interp)."""
     t = (x - x_min) / dx
@@ -279,7 +279,7 @@ A_HALF_SERIES_TAU_MAX = 0.05
 A_HALF_SERIES = _A_half_series_coefficients(14)
 
 
-@njit(cache=True, inline="always", fastmath=True)
+@njit(cache=True, inline="always")
 def _cell(x, x_min, dx, n):
     """Cell index (clipped to [0, n-2]) and fraction of x on a uniform grid (twin of scattering_tables.interpolate)."""
     u = (x - x_min) / dx
@@ -287,7 +287,7 @@ def _cell(x, x_min, dx, n):
     return i, u - i
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True)
 def _upscattering_integrals(ln_m_S, ln_m_nu4, tab):
     """(I_MB_C12, I_MB_p, I_MB_n, I_CH2, D_CH2) by bilinear interpolation of ln I in (ln m_S, ln m_nu4)."""
     ln_I = tab.scat_ln_I
@@ -302,7 +302,7 @@ def _upscattering_integrals(ln_m_S, ln_m_nu4, tab):
     return I0, I1, I2, I3, D_CH2
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True)
 def _loop_A_half(tau):
     """(Re, Im) of A_{1/2}(tau), see reference.loop_A_half: a Horner series below
     A_HALF_SERIES_TAU_MAX; above threshold f = -1/4 (L - i pi)^2 in real arithmetic with
@@ -321,7 +321,7 @@ def _loop_A_half(tau):
     return norm * (tau + (tau - 1.0) * f_re), norm * (tau - 1.0) * f_im
 
 
-@njit(cache=True, inline="always", fastmath=True)
+@njit(cache=True, inline="always")
 def _sqrt_kallen(M, m1, m2):
     """lambda^{1/2}(M^2, m1^2, m2^2), 0 at and below threshold."""
     if M <= m1 + m2:
@@ -331,7 +331,7 @@ def _sqrt_kallen(M, m1, m2):
     return math.sqrt(lam) if lam > 0.0 else 0.0
 
 
-@njit(cache=True, inline="always", fastmath=True)
+@njit(cache=True, inline="always")
 def _gamma_S_ll(y, m_l, m_S):
     if m_S <= 2 * m_l:
         return 0.0
@@ -339,7 +339,7 @@ def _gamma_S_ll(y, m_l, m_S):
     return y * y * m_S / (8 * math.pi) * beta2 * math.sqrt(beta2)
 
 
-@njit(cache=True, inline="always", fastmath=True)
+@njit(cache=True, inline="always")
 def _delta_a(y, kappa, m_l, ln_m_l, ln_m_S, k, tab):
     """One loop (table of I(r)) + Barr-Zee, see reference.delta_a_lepton."""
     ln_r = 2.0 * (ln_m_S - ln_m_l)
@@ -349,7 +349,7 @@ def _delta_a(y, kappa, m_l, ln_m_l, ln_m_S, k, tab):
     return one_loop + barr_zee
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True)
 def _point(i, params, k, tab, out):
     """All observables of point i into column i of ``out`` (rows ordered as schema.OBSERVABLES)."""
     kappa = params[0, i] * k.per_TeV
@@ -528,7 +528,7 @@ def _column(j, params, out):
 BLOCK_POINTS = 2048  # points per block: the block's observables stay in cache for the verdicts
 
 
-@njit(cache=True, nogil=True, fastmath=True)
+@njit(cache=True, nogil=True)
 def batch_kernel(params, k, tab, cons, out, passed, allowed):
     """One pass over the n points of ``params[9, n]`` (user units, order of PARAMETER_NAMES): fills
     the observables ``out[N_OBS, n]``, the verdicts ``passed[n_constraints, n]`` and ``allowed[n]``.
