@@ -45,13 +45,9 @@ class KernelConstants(NamedTuple):
     m_e: float
     m_mu: float
     m_tau: float
-    m_d: float
-    m_s: float
     m_c: float
     m_b: float
     m_t: float
-    m_p: float
-    m_n: float
     m_pip: float
     m_pi0: float
     m_Kp: float
@@ -63,25 +59,9 @@ class KernelConstants(NamedTuple):
     m_Bs: float
     tau_Bp: float
     tau_B0: float
-    tau_Bs: float
-    tau_Kp: float
-    tau_KL: float
-    tau_KS: float
     v: float
     alpha_em: float
-    hbar: float
     hbar_c: float
-    Lambda_BZ: float
-    f_Bs: float
-    f_Kp: float
-    B2_Bs: float
-    B2_K: float
-    ff_f0_Kpi: float
-    f_u_p: float
-    f_d_p: float
-    f_u_n: float
-    f_d_n: float
-    f_s_N: float
     SM_Bp_Kpnunu: float
     SM_B0_Kst0nunu: float
     SM_B0_Kst0ee_lowq2: float
