@@ -77,12 +77,11 @@ def kernel_rate(points: dict[str, np.ndarray], constraints: str, repeats: int) -
     from dsscan.physics import kernel
 
     cset = load_constraint_set(constraints)
-    params = np.stack([points[name] for name in PARAMETER_NAMES])
-    n = params.shape[1]
+    params = tuple(np.ascontiguousarray(points[name], dtype=np.float64) for name in PARAMETER_NAMES)
+    n = len(params[0])
     out = np.empty((kernel.N_OBS, n))
-    passed = np.empty((len(cset.constraints), n), dtype=np.bool_)
-    allowed = np.empty(n, dtype=np.bool_)
-    args = (params, kernel.kernel_constants(), kernel.kernel_tables(), kernel.compile_constraints(cset), out, passed, allowed)
+    verdicts = np.zeros((len(cset.constraints) + 1, -(-n // 8)), dtype=np.uint8)
+    args = (params, kernel.kernel_constants(), kernel.kernel_tables(), kernel.compile_constraints(cset), out, verdicts)
     kernel.batch_kernel(*args)  # compile / load from cache
     return _best_rate(lambda: kernel.batch_kernel(*args), n, repeats)
 

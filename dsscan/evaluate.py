@@ -47,11 +47,8 @@ def evaluate(points: Any, constraints: str = "datta2024") -> pa.Table:
     cset = load_constraint_set(constraints)
     params = as_parameter_arrays(points)
     check_domain(params)
-    observables, passed, allowed = run_batch(params, cset)
-    arrays = [pa.array(params[name]) for name in PARAMETER_NAMES]
-    arrays += [pa.array(row) for row in observables]
-    arrays += [pa.array(row) for row in passed]
-    arrays.append(pa.array(allowed))
+    batch = run_batch(params, cset)
+    arrays = [pa.array(params[name]) for name in PARAMETER_NAMES] + batch.observables + batch.verdicts
     scenario_index = pa.array((params["kappa_TeV"] != 0.0).view(np.int8))
     arrays.append(pa.DictionaryArray.from_arrays(scenario_index, SCENARIOS))
     return pa.Table.from_arrays(arrays, schema=arrow_schema(cset.names, cset.name))

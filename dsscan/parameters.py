@@ -4,9 +4,11 @@ Users give kappa in TeV^-1 and masses in MeV; ``to_kernel_units`` converts once 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from dsscan.inputs import load_inputs, to_natural
 
@@ -45,40 +47,68 @@ def domain_limits() -> dict[str, float]:
     }
 
 
-def domain_conditions(points: dict[str, np.ndarray]) -> list[tuple[str, np.ndarray, str]]:
-    """Each condition of the supported domain as (parameter, mask of the points breaking it, what
-    is expected), in the order ``check_domain`` reports them."""
+def domain_conditions() -> tuple[tuple[str, str], ...]:
+    """The conditions of the supported domain as (parameter, what is expected), in the order
+    ``domain_codes`` numbers them (from 1) and ``check_domain`` reports them."""
     lim = domain_limits()
-    conditions = [(name, ~np.isfinite(points[name]), "a finite number") for name in PARAMETER_NAMES]
-    u, m_S, m4 = points["U_mu4"], points["m_S_MeV"], points["m_nu4_MeV"]
-    MeV = to_natural(1.0, "MeV")  # m_S < m_nu4 compared in GeV, the units the kernel computes in
-    conditions += [
-        ("kappa_TeV", points["kappa_TeV"] < 0, "kappa_TeV >= 0"),
-        ("eta_d", points["eta_d"] < 0, "eta_d >= 0"),
-        ("g_D", points["g_D"] < lim["g_D_min"], f"g_D >= {lim['g_D_min']:g} (S and nu4 must decay)"),
-        ("U_mu4", (u < lim["U_mu4_min"]) | (u >= 1), f"{lim['U_mu4_min']:g} <= U_mu4 < 1"),
-        (
-            "m_S_MeV", (m_S <= lim["m_S_min_MeV"]) | (m_S > lim["m_S_max_MeV"]),
-            f"2 m_e = {lim['m_S_min_MeV']:.6g} < m_S_MeV <= 2 m_pi = {lim['m_S_max_MeV']:.6g}",
-        ),
-        (
-            "m_nu4_MeV", (m4 * MeV <= m_S * MeV) | (m4 > lim["m_nu4_max_MeV"]),
-            f"m_S_MeV < m_nu4_MeV <= {lim['m_nu4_max_MeV']:.6g}",
-        ),
-    ]
-    return conditions
+    return tuple((name, "a finite number") for name in PARAMETER_NAMES) + (
+        ("kappa_TeV", "kappa_TeV >= 0"),
+        ("eta_d", "eta_d >= 0"),
+        ("g_D", f"g_D >= {lim['g_D_min']:g} (S and nu4 must decay)"),
+        ("U_mu4", f"{lim['U_mu4_min']:g} <= U_mu4 < 1"),
+        ("m_S_MeV", f"2 m_e = {lim['m_S_min_MeV']:.6g} < m_S_MeV <= 2 m_pi = {lim['m_S_max_MeV']:.6g}"),
+        ("m_nu4_MeV", f"m_S_MeV < m_nu4_MeV <= {lim['m_nu4_max_MeV']:.6g}"),
+    )
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _domain_codes(params, g_D_min, U_mu4_min, m_S_min, m_S_max, m_nu4_max, MeV, codes):
+    """codes[i] = 0 inside the domain, else 1 + the index of the first condition of
+    ``domain_conditions`` that point i breaks (params: the nine arrays in PARAMETER_NAMES order)."""
+    kappa, eta_d, g_D, U, m_S, m4 = params[0], params[1], params[5], params[6], params[7], params[8]
+    for i in range(codes.shape[0]):
+        code = 0
+        for j in range(9):
+            if code == 0 and not math.isfinite(params[j][i]):
+                code = 1 + j
+        if code == 0:
+            if kappa[i] < 0:
+                code = 10
+            elif eta_d[i] < 0:
+                code = 11
+            elif g_D[i] < g_D_min:
+                code = 12
+            elif U[i] < U_mu4_min or U[i] >= 1:
+                code = 13
+            elif m_S[i] <= m_S_min or m_S[i] > m_S_max:
+                code = 14
+            elif m4[i] * MeV <= m_S[i] * MeV or m4[i] > m_nu4_max:  # compared in GeV, the kernel's units
+                code = 15
+        codes[i] = code
+
+
+def domain_codes(points: dict[str, np.ndarray]) -> np.ndarray:
+    """int8 per point: 0 inside the supported domain, else 1 + the first broken condition's index."""
+    lim = domain_limits()
+    params = tuple(np.ascontiguousarray(points[name], dtype=np.float64) for name in PARAMETER_NAMES)
+    codes = np.empty(len(params[0]), dtype=np.int8)
+    _domain_codes(params, lim["g_D_min"], lim["U_mu4_min"], lim["m_S_min_MeV"], lim["m_S_max_MeV"],
+                  lim["m_nu4_max_MeV"], to_natural(1.0, "MeV"), codes)
+    return codes
 
 
 def inside_domain(points: dict[str, np.ndarray]) -> np.ndarray:
     """Boolean mask of the points inside the supported domain (those ``check_domain`` accepts)."""
-    return ~np.logical_or.reduce([bad for _, bad, _ in domain_conditions(points)])
+    return domain_codes(points) == 0
 
 
 def check_domain(points: dict[str, np.ndarray]) -> None:
-    """Raise ValueError naming the first parameter and value outside the supported domain."""
-    for name, bad, expected in domain_conditions(points):
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise ValueError(
-                f"{name} = {float(points[name][i])!r} (point {i}) is outside the supported domain: expected {expected}"
-            )
+    """Raise ValueError naming the first point outside the supported domain, the first condition
+    it breaks, and the value."""
+    codes = domain_codes(points)
+    if codes.any():
+        i = int(np.flatnonzero(codes)[0])
+        name, expected = domain_conditions()[codes[i] - 1]
+        raise ValueError(
+            f"{name} = {float(points[name][i])!r} (point {i}) is outside the supported domain: expected {expected}"
+        )

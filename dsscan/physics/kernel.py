@@ -29,7 +29,6 @@ from dsscan.parameters import PARAMETER_NAMES
 from dsscan.physics.ckm import fcnc_coefficients
 from dsscan.physics.formfactors import load_formfactors
 from dsscan.physics.reference import kappa_eff
-from dsscan.physics.scattering import UNIT_INTEGRALS
 from dsscan.physics.scattering_tables import load_tables as load_scattering_tables
 from dsscan.physics import tables as shipped_tables
 from dsscan.schema import OBSERVABLES
@@ -99,6 +98,21 @@ class KernelConstants(NamedTuple):
     ln_m_e: float
     ln_m_mu: float
     ln_Lambda_BZ: float
+    # kappa_eff loops (reference.kappa_eff): tau_l = m_S^2 inv_4m2_l, sum scaled by loop_norm = alpha/(2 pi v)
+    loop_norm: float
+    inv_4m2_e: float
+    inv_4m2_mu: float
+    # lambda(M^2, m^2, x) = x^2 - 2 A x + B with (A, B) = (M^2 + m^2, (M^2 - m^2)^2), x = m_S^2
+    kallen_Bp_Kp: tuple[float, float]
+    kallen_Bp_Kstp: tuple[float, float]
+    kallen_B0_Kst0: tuple[float, float]
+    kallen_K0_pi0: tuple[float, float]
+    kallen_Kp_pip: tuple[float, float]
+    # Delta a_l = eta_d^2 g2_one_loop_l I(r) + eta_d kappa g2_barr_zee_l (ln Lambda - ln m_S)
+    g2_one_loop_e: float
+    g2_one_loop_mu: float
+    g2_barr_zee_e: float
+    g2_barr_zee_mu: float
     # upscattering (physics.md section 9): C_p = Cp_u eta_u + Cp_d eta_d + Cp_Q (eta_c + eta_t), same for n
     Cp_u: float
     Cp_d: float
@@ -126,22 +140,25 @@ class KernelTables(NamedTuple):
     """The preloaded tables, each on a uniform grid (x_min, dx, values)."""
 
     ff_q2_min: float
-    ff_dq2: float
+    ff_inv_dq2: float
     ff_f0_BK: np.ndarray
     ff_A0_BKst: np.ndarray
     g2_lnr_min: float
-    g2_dlnr: float
+    g2_inv_dlnr: float
     g2_I: np.ndarray
     kmunuS_min: float
-    kmunuS_dm: float
+    kmunuS_inv_dm: float
     kmunuS_J: np.ndarray
     scat_ln_mS_min: float
-    scat_d_ln_mS: float
+    scat_inv_d_ln_mS: float
     scat_ln_mnu4_min: float
-    scat_d_ln_mnu4: float
-    scat_ln_I: np.ndarray  # [i_mS, j_mnu4, target]: ln I of MB_C12, MB_p, MB_n, CH2 (GeV^-2)
-    scat_ln_D_CH2: np.ndarray  # [j_mnu4]
-    scat_D_MB: float
+    scat_inv_d_ln_mnu4: float
+    # [i_mS, j_mnu4, k]: ln I_MB_C12, ln I_MB_p, ln I_MB_n (GeV^-2) and ln(I_CH2 / D_CH2); D_CH2 depends
+    # on m_nu4 alone, so the bilinear interpolation of the difference is that of ln I_CH2 minus the linear one of ln D_CH2
+    scat_ln_I: np.ndarray
+    scat_inv_D_MB: float
+    # [3, n]: coefficients of x^m (x = m_S^2) of the heavy-fermion loop sums (kernel_tables)
+    heavy_loop_series: np.ndarray
 
 
 @functools.cache
@@ -166,6 +183,9 @@ def kernel_constants() -> KernelConstants:
     def pref_mixing(m_M: float, f_M: float, m_q_sum: float, B2: float) -> float:
         return 5 / 24 * B2 * m_M * f_M**2 * (m_M / m_q_sum) ** 2 / inp.hbar
 
+    def kallen(M: float, m: float) -> tuple[float, float]:
+        return (M * M + m * m, (M * M - m * m) ** 2)
+
     ds = inp.m_s - inp.m_d
     fields.update(_scattering_constants(inp))
     fields.update(
@@ -183,6 +203,18 @@ def kernel_constants() -> KernelConstants:
         ln_m_e=math.log(inp.m_e),
         ln_m_mu=math.log(inp.m_mu),
         ln_Lambda_BZ=math.log(inp.Lambda_BZ),
+        loop_norm=inp.alpha_em / (2 * math.pi * inp.v),
+        inv_4m2_e=1 / (4 * inp.m_e**2),
+        inv_4m2_mu=1 / (4 * inp.m_mu**2),
+        kallen_Bp_Kp=kallen(inp.m_Bp, inp.m_Kp),
+        kallen_Bp_Kstp=kallen(inp.m_Bp, inp.m_Kstp),
+        kallen_B0_Kst0=kallen(inp.m_B0, inp.m_Kst0),
+        kallen_K0_pi0=kallen(inp.m_K0, inp.m_pi0),
+        kallen_Kp_pip=kallen(inp.m_Kp, inp.m_pip),
+        g2_one_loop_e=(inp.m_e / inp.v) ** 2 / (8 * math.pi**2),
+        g2_one_loop_mu=(inp.m_mu / inp.v) ** 2 / (8 * math.pi**2),
+        g2_barr_zee_e=inp.m_e**2 / (4 * math.pi**2 * inp.v),
+        g2_barr_zee_mu=inp.m_mu**2 / (4 * math.pi**2 * inp.v),
     )
     fields.update(
         MeV=to_natural(1.0, "MeV"),
@@ -219,24 +251,35 @@ def kernel_tables() -> KernelTables:
     g2 = shipped_tables.load("g2_loop")
     kmu = shipped_tables.load("kmunuS")
     scat = load_scattering_tables()
-    # the four targets side by side, so the corners of one cell share cache lines
-    ln_I = np.ascontiguousarray(np.stack([getattr(scat, f"ln_I_{name}") for name in UNIT_INTEGRALS], axis=-1))
+    # the four integrals side by side, so the corners of one cell share cache lines
+    ln_I_CH2_over_D = scat.ln_I_CH2 - scat.ln_D_CH2[np.newaxis, :]
+    ln_I = np.stack([scat.ln_I_MB_C12, scat.ln_I_MB_p, scat.ln_I_MB_n, ln_I_CH2_over_D], axis=-1)
     return KernelTables(
-        ff_q2_min=float(ff.q2_GeV2[0]), ff_dq2=float(ff.q2_GeV2[1] - ff.q2_GeV2[0]),
+        ff_q2_min=float(ff.q2_GeV2[0]), ff_inv_dq2=1 / float(ff.q2_GeV2[1] - ff.q2_GeV2[0]),
         ff_f0_BK=ff.f0_BK, ff_A0_BKst=ff.A0_BKst,
-        g2_lnr_min=g2.x_min, g2_dlnr=g2.dx, g2_I=g2.values,
-        kmunuS_min=kmu.x_min, kmunuS_dm=kmu.dx, kmunuS_J=kmu.values,
-        scat_ln_mS_min=scat.ln_mS_min, scat_d_ln_mS=scat.d_ln_mS,
-        scat_ln_mnu4_min=scat.ln_mnu4_min, scat_d_ln_mnu4=scat.d_ln_mnu4,
-        scat_ln_I=ln_I, scat_ln_D_CH2=scat.ln_D_CH2, scat_D_MB=scat.D_MB,
+        g2_lnr_min=g2.x_min, g2_inv_dlnr=1 / g2.dx, g2_I=g2.values,
+        kmunuS_min=kmu.x_min, kmunuS_inv_dm=1 / kmu.dx, kmunuS_J=kmu.values,
+        scat_ln_mS_min=scat.ln_mS_min, scat_inv_d_ln_mS=1 / scat.d_ln_mS,
+        scat_ln_mnu4_min=scat.ln_mnu4_min, scat_inv_d_ln_mnu4=1 / scat.d_ln_mnu4,
+        scat_ln_I=np.ascontiguousarray(ln_I), scat_inv_D_MB=1 / scat.D_MB,
+        heavy_loop_series=heavy_loop_series(load_inputs()),
     )
 
 
 # --- small pieces, each the twin of a reference function ------------------------------------
-@njit(cache=True, inline="always")
-def _interp_uniform(x, x_min, dx, values):
+# error_model="numpy": a division by zero gives inf/nan instead of raising, so no per-division
+# branch; the supported domain keeps every denominator positive. _nrt=False: no reference counting
+# of the arrays handed from function to function (atomic increments per point that cost a fifth of
+# the kernel's time); the kernel allocates nothing, and its caller holds every array it reads.
+jit = functools.partial(njit, cache=True, error_model="numpy", _nrt=False)
+INV_8PI = 1 / (8 * math.pi)
+INV_64PI = 1 / (64 * math.pi)
+
+
+@jit(inline="always")
+def _interp_uniform(x, x_min, inv_dx, values):
     """Linear interpolation on a uniform grid, clamped to its ends (twin of np.interp)."""
-    t = (x - x_min) / dx
+    t = (x - x_min) * inv_dx
     n = values.shape[0]
     if t <= 0.0:
         return values[0]
@@ -254,35 +297,55 @@ def _A_half_series_coefficients(n_terms: int) -> np.ndarray:
     return np.array([2 * (c[m] - c[m + 1]) for m in range(n_terms)])
 
 
-# Below tau = 0.05 (c, b, tau and t loops at every supported m_S) 14 terms sum A_{1/2} to 1e-16.
+# Below tau = 0.05 14 terms sum A_{1/2} to 1e-16 (the muon loop at low m_S).
 A_HALF_SERIES_TAU_MAX = 0.05
 A_HALF_SERIES = _A_half_series_coefficients(14)
+# The tau, b, c and t loops stay below tau = 0.013 over the supported domain (kernel_tables checks
+# it), where 10 terms leave < 1e-19: their sums are polynomials in m_S^2.
+HEAVY_LOOP_TAU_MAX = 0.013
+HEAVY_LOOP_TERMS = 10
 
 
-@njit(cache=True, inline="always")
-def _cell(x, x_min, dx, n):
+def heavy_loop_series(inp) -> np.ndarray:
+    """[3, HEAVY_LOOP_TERMS] coefficients of x^m, x = m_S^2, of the loop sums that multiply eta_d
+    (tau + b, N_c Q^2 = 1, 1/3), eta_c and eta_t (N_c Q^2 = 4/3) in kappa_eff: sum_f w_f A_{1/2}(x / 4 m_f^2)."""
+    from dsscan.parameters import domain_limits
+
+    x_max = (domain_limits()["m_S_max_MeV"] * to_natural(1.0, "MeV")) ** 2
+    groups = (((inp.m_tau, 1.0), (inp.m_b, 1 / 3)), ((inp.m_c, 4 / 3),), ((inp.m_t, 4 / 3),))
+    a = A_HALF_SERIES[:HEAVY_LOOP_TERMS]
+    series = np.zeros((3, HEAVY_LOOP_TERMS))
+    for g, fermions in enumerate(groups):
+        for m_f, weight in fermions:
+            if x_max / (4 * m_f**2) > HEAVY_LOOP_TAU_MAX:
+                raise ValueError(f"a loop of mass {m_f} GeV leaves the series range; raise HEAVY_LOOP_TERMS")
+            series[g] += weight * a * (4 * m_f**2) ** -np.arange(HEAVY_LOOP_TERMS, dtype=float)
+    return series
+
+
+@jit(inline="always")
+def _cell(x, x_min, inv_dx, n):
     """Cell index (clipped to [0, n-2]) and fraction of x on a uniform grid (twin of scattering_tables.interpolate)."""
-    u = (x - x_min) / dx
+    u = (x - x_min) * inv_dx
     i = min(max(int(math.floor(u)), 0), n - 2)
     return i, u - i
 
 
-@njit(cache=True)
+@jit(inline="always")
 def _upscattering_integrals(ln_m_S, ln_m_nu4, tab):
-    """(I_MB_C12, I_MB_p, I_MB_n, I_CH2, D_CH2) by bilinear interpolation of ln I in (ln m_S, ln m_nu4)."""
+    """(I_MB_C12, I_MB_p, I_MB_n, I_CH2 / D_CH2) by bilinear interpolation of ln I in (ln m_S, ln m_nu4)."""
     ln_I = tab.scat_ln_I
-    i, s = _cell(ln_m_S, tab.scat_ln_mS_min, tab.scat_d_ln_mS, ln_I.shape[0])
-    j, t = _cell(ln_m_nu4, tab.scat_ln_mnu4_min, tab.scat_d_ln_mnu4, ln_I.shape[1])
+    i, s = _cell(ln_m_S, tab.scat_ln_mS_min, tab.scat_inv_d_ln_mS, ln_I.shape[0])
+    j, t = _cell(ln_m_nu4, tab.scat_ln_mnu4_min, tab.scat_inv_d_ln_mnu4, ln_I.shape[1])
     w00, w10, w01, w11 = (1 - s) * (1 - t), s * (1 - t), (1 - s) * t, s * t
     I0 = math.exp(w00 * ln_I[i, j, 0] + w10 * ln_I[i + 1, j, 0] + w01 * ln_I[i, j + 1, 0] + w11 * ln_I[i + 1, j + 1, 0])
     I1 = math.exp(w00 * ln_I[i, j, 1] + w10 * ln_I[i + 1, j, 1] + w01 * ln_I[i, j + 1, 1] + w11 * ln_I[i + 1, j + 1, 1])
     I2 = math.exp(w00 * ln_I[i, j, 2] + w10 * ln_I[i + 1, j, 2] + w01 * ln_I[i, j + 1, 2] + w11 * ln_I[i + 1, j + 1, 2])
     I3 = math.exp(w00 * ln_I[i, j, 3] + w10 * ln_I[i + 1, j, 3] + w01 * ln_I[i, j + 1, 3] + w11 * ln_I[i + 1, j + 1, 3])
-    D_CH2 = math.exp((1 - t) * tab.scat_ln_D_CH2[j] + t * tab.scat_ln_D_CH2[j + 1])
-    return I0, I1, I2, I3, D_CH2
+    return I0, I1, I2, I3
 
 
-@njit(cache=True)
+@jit
 def _loop_A_half(tau):
     """(Re, Im) of A_{1/2}(tau), see reference.loop_A_half: a Horner series below
     A_HALF_SERIES_TAU_MAX; above threshold f = -1/4 (L - i pi)^2 in real arithmetic with
@@ -292,106 +355,108 @@ def _loop_A_half(tau):
         for m in range(A_HALF_SERIES.shape[0] - 1, -1, -1):
             acc = acc * tau + A_HALF_SERIES[m]
         return acc, 0.0
+    inv_tau = 1.0 / tau
     if tau <= 1.0:
         f_re, f_im = math.asin(math.sqrt(tau)) ** 2, 0.0
     else:
-        L = 2.0 * math.log1p(math.sqrt(1.0 - 1.0 / tau)) + math.log(tau)
+        L = 2.0 * math.log1p(math.sqrt(1.0 - inv_tau)) + math.log(tau)
         f_re, f_im = -0.25 * (L * L - math.pi * math.pi), 0.5 * math.pi * L
-    norm = 2.0 / (tau * tau)
+    norm = 2.0 * inv_tau * inv_tau
     return norm * (tau + (tau - 1.0) * f_re), norm * (tau - 1.0) * f_im
 
 
-@njit(cache=True, inline="always")
-def _sqrt_kallen(M, m1, m2):
-    """lambda^{1/2}(M^2, m1^2, m2^2), 0 at and below threshold."""
-    if M <= m1 + m2:
-        return 0.0
-    a, b, c = M * M, m1 * m1, m2 * m2
-    lam = a * a + b * b + c * c - 2 * a * b - 2 * a * c - 2 * b * c
-    return math.sqrt(lam) if lam > 0.0 else 0.0
+@jit(inline="always")
+def _heavy_loops(x, series):
+    """The eta_d (tau, b), eta_c and eta_t loop sums at x = m_S^2 (heavy_loop_series)."""
+    d = c = t = 0.0
+    for m in range(series.shape[1] - 1, -1, -1):
+        d = d * x + series[0, m]
+        c = c * x + series[1, m]
+        t = t * x + series[2, m]
+    return d, c, t
 
 
-@njit(cache=True, inline="always")
+@jit(inline="always")
+def _sqrt_kallen(x, A_B):
+    """lambda^{1/2}(M^2, m^2, x) = (x^2 - 2 A x + B)^{1/2}, 0 at and above threshold."""
+    A, B = A_B
+    return math.sqrt(max(x * x - 2.0 * A * x + B, 0.0))
+
+
+@jit(inline="always")
 def _gamma_S_ll(y, m_l, m_S):
     if m_S <= 2 * m_l:
         return 0.0
     beta2 = 1 - 4 * m_l * m_l / (m_S * m_S)
-    return y * y * m_S / (8 * math.pi) * beta2 * math.sqrt(beta2)
+    return y * y * m_S * INV_8PI * beta2 * math.sqrt(beta2)
 
 
-@njit(cache=True, inline="always")
-def _delta_a(y, kappa, m_l, ln_m_l, ln_m_S, k, tab):
-    """One loop (table of I(r)) + Barr-Zee, see reference.delta_a_lepton."""
-    ln_r = 2.0 * (ln_m_S - ln_m_l)
-    one_loop = y * y / (8 * math.pi**2) * _interp_uniform(ln_r, tab.g2_lnr_min, tab.g2_dlnr, tab.g2_I)
-    eta = y * k.v / m_l
-    barr_zee = eta * kappa * m_l * m_l / (4 * math.pi**2 * k.v) * (k.ln_Lambda_BZ - ln_m_S)
-    return one_loop + barr_zee
+@jit(inline="always")
+def _delta_a(eta_d, kappa, ln_m_S, ln_m_l, one_loop, barr_zee, k, tab):
+    """One loop (table of I(r), r = m_S^2/m_l^2) + Barr-Zee, see reference.delta_a_lepton."""
+    I = _interp_uniform(2.0 * (ln_m_S - ln_m_l), tab.g2_lnr_min, tab.g2_inv_dlnr, tab.g2_I)
+    return eta_d * eta_d * one_loop * I + eta_d * kappa * barr_zee * (k.ln_Lambda_BZ - ln_m_S)
 
 
-@njit(cache=True)
+@jit(inline="always")
 def _point(i, params, k, tab, out):
     """All observables of point i into column i of ``out`` (rows ordered as schema.OBSERVABLES)."""
-    kappa = params[0, i] * k.per_TeV
-    eta_d, eta_c, eta_t = params[1, i], params[3, i], params[4, i]
-    g_D, U = params[5, i], params[6, i]
-    m_S, m_nu4 = params[7, i] * k.MeV, params[8, i] * k.MeV
+    kappa = params[0][i] * k.per_TeV
+    eta_d, eta_u, eta_c, eta_t = params[1][i], params[2][i], params[3][i], params[4][i]
+    g_D, U = params[5][i], params[6][i]
+    m_S, m_nu4 = params[7][i] * k.MeV, params[8][i] * k.MeV
     ln_m_S = math.log(m_S)
+    x = m_S * m_S  # q^2 of an on-shell S
     y_e, y_mu = eta_d * k.m_e / k.v, eta_d * k.m_mu / k.v
 
-    # S and nu4
-    s4 = m_S * m_S / 4
-    e_re, e_im = _loop_A_half(s4 / (k.m_e * k.m_e))
-    mu_re, mu_im = _loop_A_half(s4 / (k.m_mu * k.m_mu))
-    ta_re, _ = _loop_A_half(s4 / (k.m_tau * k.m_tau))  # tau, b, c, t loops are below threshold: real
-    b_re, _ = _loop_A_half(s4 / (k.m_b * k.m_b))
-    c_re, _ = _loop_A_half(s4 / (k.m_c * k.m_c))
-    t_re, _ = _loop_A_half(s4 / (k.m_t * k.m_t))
-    loop_norm = k.alpha_em / (2 * math.pi * k.v)  # sum_f eta_f N_c Q_f^2 A_{1/2}, N_c Q^2 = 1, 1/3, 4/3
-    k_eff_re = kappa - loop_norm * (eta_d * (e_re + mu_re + ta_re + b_re / 3) + 4 / 3 * (eta_c * c_re + eta_t * t_re))
-    k_eff_im = -loop_norm * eta_d * (e_im + mu_im)
-    G_gg = (k_eff_re * k_eff_re + k_eff_im * k_eff_im) * m_S * m_S * m_S / (64 * math.pi)
+    # S and nu4; kappa_eff = kappa - alpha/(2 pi v) sum_f eta_f N_c Q_f^2 A_{1/2}(x / 4 m_f^2)
+    e_re, e_im = _loop_A_half(x * k.inv_4m2_e)
+    mu_re, mu_im = _loop_A_half(x * k.inv_4m2_mu)
+    heavy_d, heavy_c, heavy_t = _heavy_loops(x, tab.heavy_loop_series)  # below threshold: real
+    k_eff_re = kappa - k.loop_norm * (eta_d * (e_re + mu_re + heavy_d) + eta_c * heavy_c + eta_t * heavy_t)
+    k_eff_im = -k.loop_norm * eta_d * (e_im + mu_im)
+    G_gg = (k_eff_re * k_eff_re + k_eff_im * k_eff_im) * x * m_S * INV_64PI
     G_ee = _gamma_S_ll(y_e, k.m_e, m_S)
     G_mumu = _gamma_S_ll(y_mu, k.m_mu, m_S)
     U2 = U * U
-    G_nunu = g_D * g_D / (8 * math.pi) * U2 * U2 * m_S
+    G_nunu = g_D * g_D * INV_8PI * U2 * U2 * m_S
     G_S = G_ee + G_mumu + G_nunu + G_gg
+    inv_G_S = 1.0 / G_S
     r = m_S / m_nu4  # < 1 in GeV (check_domain compares them there), so 1 - r >= 1 ulp
     phase_space = (1.0 - r) * (1.0 + r)
-    G_nu4 = g_D * g_D / (8 * math.pi) * (1 - U2) * U2 * phase_space * phase_space * m_nu4
-    BR_gg, BR_ee, BR_nunu = G_gg / G_S, G_ee / G_S, G_nunu / G_S
+    G_nu4 = g_D * g_D * INV_8PI * (1 - U2) * U2 * phase_space * phase_space * m_nu4
+    BR_gg, BR_ee, BR_nunu = G_gg * inv_G_S, G_ee * inv_G_S, G_nunu * inv_G_S
     out[COL.Gamma_S_GeV, i] = G_S
     out[COL.BR_S_gg, i] = BR_gg
     out[COL.BR_S_ee, i] = BR_ee
-    out[COL.BR_S_mumu, i] = G_mumu / G_S
+    out[COL.BR_S_mumu, i] = G_mumu * inv_G_S
     out[COL.BR_S_nunu, i] = BR_nunu
-    out[COL.ctau_S_mm, i] = k.hbar_c / G_S
+    out[COL.ctau_S_mm, i] = k.hbar_c * inv_G_S
     out[COL.Gamma_nu4_GeV, i] = G_nu4
     out[COL.ctau_nu4_mm, i] = k.hbar_c / G_nu4
 
     # flavour-changing couplings
-    g_bs = complex(eta_t * k.C_bs_t_re + eta_c * k.C_bs_c_re, eta_t * k.C_bs_t_im + eta_c * k.C_bs_c_im)
-    g_sd = complex(eta_t * k.C_sd_t_re + eta_c * k.C_sd_c_re, eta_t * k.C_sd_t_im + eta_c * k.C_sd_c_im)
-    out[COL.g_bs_re, i] = g_bs.real
-    out[COL.g_bs_im, i] = g_bs.imag
-    out[COL.g_sd_re, i] = g_sd.real
-    out[COL.g_sd_im, i] = g_sd.imag
-    gbs2 = g_bs.real**2 + g_bs.imag**2
-    gsd2 = g_sd.real**2 + g_sd.imag**2
+    gbs_re, gbs_im = eta_t * k.C_bs_t_re + eta_c * k.C_bs_c_re, eta_t * k.C_bs_t_im + eta_c * k.C_bs_c_im
+    gsd_re, gsd_im = eta_t * k.C_sd_t_re + eta_c * k.C_sd_c_re, eta_t * k.C_sd_t_im + eta_c * k.C_sd_c_im
+    out[COL.g_bs_re, i] = gbs_re
+    out[COL.g_bs_im, i] = gbs_im
+    out[COL.g_sd_re, i] = gsd_re
+    out[COL.g_sd_im, i] = gsd_im
+    gbs2 = gbs_re * gbs_re + gbs_im * gbs_im
+    gsd2 = gsd_re * gsd_re + gsd_im * gsd_im
 
     # two-body decays with S on shell
-    q2 = m_S * m_S
-    f0_BK = _interp_uniform(q2, tab.ff_q2_min, tab.ff_dq2, tab.ff_f0_BK)
-    A0_BKst = _interp_uniform(q2, tab.ff_q2_min, tab.ff_dq2, tab.ff_A0_BKst)
-    lam_Bp_Kst = _sqrt_kallen(k.m_Bp, k.m_Kstp, m_S)
-    lam_B0_Kst = _sqrt_kallen(k.m_B0, k.m_Kst0, m_S)
-    lam_K0_pi0 = _sqrt_kallen(k.m_K0, k.m_pi0, m_S)
-    BR_Bp_KpS = gbs2 * f0_BK * f0_BK * _sqrt_kallen(k.m_Bp, k.m_Kp, m_S) * k.pref_Bp_KpS
+    f0_BK = _interp_uniform(x, tab.ff_q2_min, tab.ff_inv_dq2, tab.ff_f0_BK)
+    A0_BKst = _interp_uniform(x, tab.ff_q2_min, tab.ff_inv_dq2, tab.ff_A0_BKst)
+    lam_Bp_Kst = _sqrt_kallen(x, k.kallen_Bp_Kstp)
+    lam_B0_Kst = _sqrt_kallen(x, k.kallen_B0_Kst0)
+    lam_K0_pi0 = _sqrt_kallen(x, k.kallen_K0_pi0)
+    BR_Bp_KpS = gbs2 * f0_BK * f0_BK * _sqrt_kallen(x, k.kallen_Bp_Kp) * k.pref_Bp_KpS
     BR_B0_Kst0S = gbs2 * A0_BKst * A0_BKst * lam_B0_Kst * lam_B0_Kst * lam_B0_Kst * k.pref_B0_Kst0S
     BR_Bp_KstpS = gbs2 * A0_BKst * A0_BKst * lam_Bp_Kst * lam_Bp_Kst * lam_Bp_Kst * k.pref_Bp_KstpS
-    BR_Kp_pipS = gsd2 * _sqrt_kallen(k.m_Kp, k.m_pip, m_S) * k.pref_Kp_pipS
-    BR_KL_pi0S = g_sd.real * g_sd.real * lam_K0_pi0 * k.pref_KL_pi0S
-    BR_KS_pi0S = g_sd.imag * g_sd.imag * lam_K0_pi0 * k.pref_KS_pi0S
+    BR_Kp_pipS = gsd2 * _sqrt_kallen(x, k.kallen_Kp_pip) * k.pref_Kp_pipS
+    BR_KL_pi0S = gsd_re * gsd_re * lam_K0_pi0 * k.pref_KL_pi0S
+    BR_KS_pi0S = gsd_im * gsd_im * lam_K0_pi0 * k.pref_KS_pi0S
     out[COL.BR_Bp_KpS, i] = BR_Bp_KpS
     out[COL.BR_B0_Kst0S, i] = BR_B0_Kst0S
     out[COL.BR_Bp_KstpS, i] = BR_Bp_KstpS
@@ -417,49 +482,49 @@ def _point(i, params, k, tab, out):
     out[COL.BR_B_Kstgg_NP, i] = BR_B0_Kst0S * BR_gg
 
     # B_s through an off-shell S
-    inv_D = 1.0 / (k.m_Bs * k.m_Bs - q2)
+    inv_D = 1.0 / (k.m_Bs * k.m_Bs - x)
     k_Bs_re = kappa - (eta_d * k.Sd_Bs_re + eta_c * k.Sc_Bs_re + eta_t * k.St_Bs_re)
     k_Bs_im = -(eta_d * k.Sd_Bs_im + eta_c * k.Sc_Bs_im + eta_t * k.St_Bs_im)
     common = gbs2 * k.pref_Bs * inv_D * inv_D
     out[COL.BR_Bs_mumu, i] = k.SM_Bs_mumu + common * y_mu * y_mu * k.beta3_Bs_mumu
     out[COL.BR_Bs_nunu_NP, i] = common * (g_D * U2) ** 2
-    out[COL.BR_Bs_gg_NP, i] = common * (k_Bs_re**2 + k_Bs_im**2) * k.m_Bs * k.m_Bs / 8
+    out[COL.BR_Bs_gg_NP, i] = common * (k_Bs_re**2 + k_Bs_im**2) * k.m_Bs * k.m_Bs * 0.125
 
     # meson mixing
     out[COL.dM_Bs_NP_inv_ps, i] = gbs2 * k.pref_dM_Bs * inv_D
-    out[COL.dM_K_NP_inv_s, i] = gsd2 * k.pref_dM_K / abs(k.m_K0 * k.m_K0 - q2)
+    out[COL.dM_K_NP_inv_s, i] = gsd2 * k.pref_dM_K / abs(k.m_K0 * k.m_K0 - x)
 
     # K+ -> mu+ nu S(-> e+ e-) in the NA48/2 region m_ee >= 140 MeV
     BR_Kp_munuee = 0.0
     if m_S >= k.NA48_mee_min:
-        J = _interp_uniform(m_S, tab.kmunuS_min, tab.kmunuS_dm, tab.kmunuS_J)
+        J = _interp_uniform(m_S, tab.kmunuS_min, tab.kmunuS_inv_dm, tab.kmunuS_J)
         BR_Kp_munuee = k.pref_Kmunu * y_mu * y_mu * J * BR_ee
     out[COL.BR_Kp_munuee_NP, i] = BR_Kp_munuee
 
     # MiniBooNE and CHARM-II upscattering ratios (scattering.ratios)
-    eta_u = params[2, i]
     C_p = k.Cp_u * eta_u + k.Cp_d * eta_d + k.Cp_Q * (eta_c + eta_t)
     C_n = k.Cn_u * eta_u + k.Cn_d * eta_d + k.Cn_Q * (eta_c + eta_t)
-    I_C12, I_p, I_n, I_CH2, D_CH2 = _upscattering_integrals(ln_m_S, math.log(m_nu4), tab)
+    I_C12, I_p, I_n, I_CH2_over_D = _upscattering_integrals(ln_m_S, math.log(m_nu4), tab)
     C_C12 = k.C12_protons * C_p + k.C12_neutrons * C_n
     C_glass = k.glass_protons * C_p + k.glass_neutrons * C_n
     y = g_D * U * (1 - U2)
     scale = y * y * (BR_ee + BR_gg)
     numerator_MB = k.MB_mult_C12 * C_C12 * C_C12 * I_C12 + k.MB_mult_p * C_p * C_p * I_p + k.MB_mult_n * C_n * C_n * I_n
-    out[COL.R_miniboone, i] = scale * numerator_MB / tab.scat_D_MB
-    out[COL.R_charm2, i] = scale * C_glass * C_glass * I_CH2 / D_CH2
+    out[COL.R_miniboone, i] = scale * numerator_MB * tab.scat_inv_D_MB
+    out[COL.R_charm2, i] = scale * C_glass * C_glass * I_CH2_over_D
 
     # g-2
-    out[COL.delta_a_mu, i] = _delta_a(y_mu, kappa, k.m_mu, k.ln_m_mu, ln_m_S, k, tab)
-    out[COL.delta_a_e, i] = _delta_a(y_e, kappa, k.m_e, k.ln_m_e, ln_m_S, k, tab)
+    out[COL.delta_a_mu, i] = _delta_a(eta_d, kappa, ln_m_S, k.ln_m_mu, k.g2_one_loop_mu, k.g2_barr_zee_mu, k, tab)
+    out[COL.delta_a_e, i] = _delta_a(eta_d, kappa, ln_m_S, k.ln_m_e, k.g2_one_loop_e, k.g2_barr_zee_e, k, tab)
 
 
 class CompiledConstraints(NamedTuple):
-    """A constraint set as arrays for the kernel. Column indices address the kernel's output rows
-    (0 .. N_OBS-1) followed by the nine parameters (N_OBS .. N_OBS+8)."""
+    """A constraint set as arrays for the kernel, each constraint a closed interval: point i passes
+    constraint c when ``lower[c] <= x[i] * scale[c] <= upper[c]``, or when it has a condition and
+    ``not column[condition_column[c]][i] > condition_above[c]``. Column indices address the kernel's
+    output rows (0 .. N_OBS-1) followed by the nine parameters (N_OBS .. N_OBS+8)."""
 
     column: np.ndarray  # int64
-    kind: np.ndarray  # int64: KIND_UPPER, KIND_LOWER or KIND_CLOSED
     lower: np.ndarray
     upper: np.ndarray
     scale: np.ndarray
@@ -467,8 +532,13 @@ class CompiledConstraints(NamedTuple):
     condition_above: np.ndarray
 
 
-KIND_UPPER, KIND_LOWER, KIND_CLOSED = 0, 1, 2
-_KIND_CODE = {"upper": KIND_UPPER, "lower": KIND_LOWER, "window": KIND_CLOSED, "band": KIND_CLOSED}
+def _closed_interval(kind: str, lower: float, upper: float) -> tuple[float, float]:
+    """The closed interval equal to a constraint's test (x < u is x <= the float below u, for every float x)."""
+    if kind == "upper":
+        return -math.inf, math.nextafter(upper, -math.inf)
+    if kind == "lower":
+        return math.nextafter(lower, math.inf), math.inf
+    return lower, upper
 
 
 def compile_constraints(cset: ConstraintSet) -> CompiledConstraints:
@@ -488,65 +558,108 @@ def compile_constraints(cset: ConstraintSet) -> CompiledConstraints:
         (name, above), = c.applies_above or (("", 0.0),)
         cond_col.append(column_of(name, c.name) if name else -1)
         cond_above.append(above)
+    lower, upper = zip(*(_closed_interval(c.kind, c.lower, c.upper) for c in cset.constraints))
     return CompiledConstraints(
         column=np.array([column_of(c.observable, c.name) for c in cset.constraints], dtype=np.int64),
-        kind=np.array([_KIND_CODE[c.kind] for c in cset.constraints], dtype=np.int64),
-        lower=np.array([c.lower for c in cset.constraints]),
-        upper=np.array([c.upper for c in cset.constraints]),
+        lower=np.array(lower),
+        upper=np.array(upper),
         scale=np.array([c.scale for c in cset.constraints]),
         condition_column=np.array(cond_col, dtype=np.int64),
         condition_above=np.array(cond_above),
     )
 
 
-@njit(cache=True, inline="always")
+@jit(inline="always")
 def _column(j, params, out):
     """Row j of the combined column space: an observable (j < N_OBS) or a parameter."""
     return out[j] if j < N_OBS else params[j - N_OBS]
 
 
-BLOCK_POINTS = 2048  # points per block: the block's observables stay in cache for the verdicts
+@jit(inline="always")
+def _verdict_byte(x, cond, first, count, s, lo, hi, always, above):
+    """Bits 0 .. count-1: does point first + bit pass (lo <= x s <= hi, or the condition does not apply)?"""
+    byte = 0
+    for bit in range(count):
+        applies = always | (cond[first + bit] > above)
+        v = x[first + bit] * s
+        byte |= (((v >= lo) & (v <= hi)) | (applies ^ True)) << bit
+    return byte
 
 
-@njit(cache=True, nogil=True)
-def batch_kernel(params, k, tab, cons, out, passed, allowed):
-    """One pass over the n points of ``params[9, n]`` (user units, order of PARAMETER_NAMES): fills
-    the observables ``out[N_OBS, n]``, the verdicts ``passed[n_constraints, n]`` and ``allowed[n]``.
-    Points go in blocks: observables point by point, then each constraint judged over the block."""
-    column, kind, lower, upper, scale, condition_column, condition_above = cons
-    n = params.shape[1]
+BLOCK_POINTS = 2048  # points per block (a multiple of 8): the block's observables stay in cache for the verdicts
+
+
+@jit(nogil=True)
+def batch_kernel(params, k, tab, cons, out, verdicts):
+    """One pass over the n points of the nine arrays ``params`` (user units, order of PARAMETER_NAMES):
+    fills the observables ``out[N_OBS, >= n]`` and the verdicts as Arrow bitmaps (bit i of byte
+    i // 8, least significant first), ``verdicts[c]`` for constraint c and ``verdicts[-1]`` for
+    "allowed" (all passed); the bits of the last byte past n are zero. Points go in blocks: observables point by point,
+    then each constraint judged over the block."""
+    column, lower, upper, scale, condition_column, condition_above = cons
+    n = params[0].shape[0]
+    n_constraints = column.shape[0]
+    allowed = verdicts[n_constraints]
     for start in range(0, n, BLOCK_POINTS):
         stop = min(start + BLOCK_POINTS, n)
         for i in range(start, stop):
             _point(i, params, k, tab, out)
-            allowed[i] = True
-        for c in range(column.shape[0]):
+        for b in range(start // 8, (stop + 7) // 8):
+            allowed[b] = 0xFF
+        for c in range(n_constraints):
             x = _column(column[c], params, out)
             cond = _column(max(condition_column[c], 0), params, out)
             always = condition_column[c] < 0
-            lo, hi, s, above, kc = lower[c], upper[c], scale[c], condition_above[c], kind[c]
-            for i in range(start, stop):
-                v = x[i] * s
-                if kc == KIND_UPPER:
-                    ok = v < hi
-                elif kc == KIND_LOWER:
-                    ok = v > lo
-                else:
-                    ok = (v >= lo) & (v <= hi)
-                ok = ok | (not always and not cond[i] > above)
-                passed[c, i] = ok
-                allowed[i] = allowed[i] & ok
+            lo, hi, s, above = lower[c], upper[c], scale[c], condition_above[c]
+            bits = verdicts[c]
+            for b in range(start // 8, stop // 8):  # whole bytes: eight points, unrolled
+                bits[b] = _verdict_byte(x, cond, 8 * b, 8, s, lo, hi, always, above)
+                allowed[b] &= bits[b]
+            if stop % 8:
+                b = stop // 8
+                bits[b] = _verdict_byte(x, cond, 8 * b, stop % 8, s, lo, hi, always, above)
+                allowed[b] &= bits[b]
 
 
-def run_batch(params: dict[str, np.ndarray], cset: ConstraintSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(observables[N_OBS, n], passed[n_constraints, n], allowed[n]) for domain-checked parameters."""
-    stacked = np.stack([params[name] for name in PARAMETER_NAMES]).astype(np.float64, copy=False)
-    n = stacked.shape[1]
-    out = np.empty((N_OBS, n))
-    passed = np.empty((len(cset.constraints), n), dtype=np.bool_)
-    allowed = np.empty(n, dtype=np.bool_)
-    batch_kernel(stacked, kernel_constants(), kernel_tables(), _compiled(cset.name, cset.sha256, cset), out, passed, allowed)
-    return out, passed, allowed
+def _pool_array(shape: tuple[int, ...], dtype) -> tuple[np.ndarray, "pa.Buffer"]:
+    """A writable array in Arrow's memory pool (which keeps freed memory for the next batch instead of
+    returning it to the OS, so a new batch does not pay page faults) and the buffer behind it."""
+    import pyarrow as pa
+
+    buffer = pa.allocate_buffer(int(np.prod(shape)) * np.dtype(dtype).itemsize)
+    return np.frombuffer(buffer, dtype=dtype).reshape(shape), buffer
+
+
+class BatchResult(NamedTuple):
+    """A batch's observables and verdicts as Arrow arrays (zero-copy views of the kernel's buffers)."""
+
+    observables: list  # pa.Array per OBSERVABLES entry
+    verdicts: list  # pa.BooleanArray per constraint, then "allowed"
+
+
+def run_batch(params: dict[str, np.ndarray], cset: ConstraintSet) -> BatchResult:
+    """Observables and verdicts of domain-checked, contiguous float64 parameter arrays."""
+    import pyarrow as pa
+
+    arrays = tuple(params[name] for name in PARAMETER_NAMES)
+    n = len(arrays[0])
+    stride = -(-n // 8) * 8  # rows start on 64-byte boundaries
+    out, out_buffer = _pool_array((N_OBS, stride), np.float64)
+    n_bytes = -(-n // 64) * 8
+    verdicts, verdict_buffer = _pool_array((len(cset.constraints) + 1, n_bytes), np.uint8)
+    verdicts[:, -(-n // 8):] = 0  # Arrow's padding
+    batch_kernel(arrays, kernel_constants(), kernel_tables(), _compiled(cset.name, cset.sha256, cset), out, verdicts)
+    row_bytes = 8 * stride
+    return BatchResult(
+        observables=[
+            pa.Array.from_buffers(pa.float64(), n, [None, out_buffer.slice(j * row_bytes, row_bytes)])
+            for j in range(N_OBS)
+        ],
+        verdicts=[
+            pa.Array.from_buffers(pa.bool_(), n, [None, verdict_buffer.slice(c * n_bytes, n_bytes)])
+            for c in range(verdicts.shape[0])
+        ],
+    )
 
 
 _COMPILED: dict[tuple[str, str], CompiledConstraints] = {}
