@@ -349,7 +349,7 @@ def _upscattering_integrals(ln_m_S, ln_m_nu4, tab):
 def _loop_A_half(tau):
     """(Re, Im) of A_{1/2}(tau), see reference.loop_A_half: a Horner series below
     A_HALF_SERIES_TAU_MAX; above threshold f = -1/4 (L - i pi)^2 in real arithmetic with
-    L = ln((1+b)/(1-b)) = 2 ln(1+b) + ln tau, which avoids the cancellation in 1 - b."""
+    L = ln((1+b)/(1-b)) = ln((1+b)^2 tau), b = (1 - 1/tau)^{1/2}, which avoids the cancellation in 1 - b."""
     if tau < A_HALF_SERIES_TAU_MAX:
         acc = 0.0
         for m in range(A_HALF_SERIES.shape[0] - 1, -1, -1):
@@ -359,7 +359,8 @@ def _loop_A_half(tau):
     if tau <= 1.0:
         f_re, f_im = math.asin(math.sqrt(tau)) ** 2, 0.0
     else:
-        L = 2.0 * math.log1p(math.sqrt(1.0 - inv_tau)) + math.log(tau)
+        one_plus_b = 1.0 + math.sqrt(1.0 - inv_tau)
+        L = math.log(one_plus_b * one_plus_b * tau)
         f_re, f_im = -0.25 * (L * L - math.pi * math.pi), 0.5 * math.pi * L
     norm = 2.0 * inv_tau * inv_tau
     return norm * (tau + (tau - 1.0) * f_re), norm * (tau - 1.0) * f_im
