@@ -18,7 +18,7 @@ import numpy as np
 
 from dsscan.config import ScanSpec
 from dsscan.constraints import load_constraint_set
-from dsscan.parameters import PARAMETER_NAMES
+from dsscan.parameters import PARAMETER_NAMES, readonly_float64
 from dsscan.plan import chunk_points
 
 
@@ -77,11 +77,12 @@ def kernel_rate(points: dict[str, np.ndarray], constraints: str, repeats: int) -
     from dsscan.physics import kernel
 
     cset = load_constraint_set(constraints)
-    params = tuple(np.ascontiguousarray(points[name], dtype=np.float64) for name in PARAMETER_NAMES)
+    params = readonly_float64(points[name] for name in PARAMETER_NAMES)
     n = len(params[0])
     out = np.empty((kernel.N_OBS, n))
     verdicts = np.zeros((len(cset.constraints) + 1, -(-n // 8)), dtype=np.uint8)
-    args = (params, kernel.kernel_constants(), kernel.kernel_tables(), kernel.compile_constraints(cset), out, verdicts)
+    scratch = np.empty((kernel.N_SCRATCH, kernel.BLOCK_POINTS))
+    args = (params, kernel.kernel_constants(), kernel.kernel_tables(), kernel.compile_constraints(cset), out, verdicts, scratch)
     kernel.batch_kernel(*args)  # compile / load from cache
     return _best_rate(lambda: kernel.batch_kernel(*args), n, repeats)
 

@@ -61,6 +61,17 @@ def domain_conditions() -> tuple[tuple[str, str], ...]:
     )
 
 
+def readonly_float64(arrays) -> tuple[np.ndarray, ...]:
+    """Contiguous float64 read-only views (copies only where needed): one numba type for all, whichever
+    of them came writable from numpy and which read-only from Arrow."""
+    views = []
+    for a in arrays:
+        view = np.ascontiguousarray(a, dtype=np.float64).view()
+        view.flags.writeable = False
+        views.append(view)
+    return tuple(views)
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _domain_codes(params, g_D_min, U_mu4_min, m_S_min, m_S_max, m_nu4_max, MeV, codes):
     """codes[i] = 0 inside the domain, else 1 + the index of the first condition of
@@ -90,7 +101,7 @@ def _domain_codes(params, g_D_min, U_mu4_min, m_S_min, m_S_max, m_nu4_max, MeV, 
 def domain_codes(points: dict[str, np.ndarray]) -> np.ndarray:
     """int8 per point: 0 inside the supported domain, else 1 + the first broken condition's index."""
     lim = domain_limits()
-    params = tuple(np.ascontiguousarray(points[name], dtype=np.float64) for name in PARAMETER_NAMES)
+    params = readonly_float64(points[name] for name in PARAMETER_NAMES)
     codes = np.empty(len(params[0]), dtype=np.int8)
     _domain_codes(params, lim["g_D_min"], lim["U_mu4_min"], lim["m_S_min_MeV"], lim["m_S_max_MeV"],
                   lim["m_nu4_max_MeV"], to_natural(1.0, "MeV"), codes)

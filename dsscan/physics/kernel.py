@@ -25,7 +25,7 @@ from numba import njit
 
 from dsscan.constraints import ConstraintSet
 from dsscan.inputs import load_inputs, to_natural
-from dsscan.parameters import PARAMETER_NAMES
+from dsscan.parameters import PARAMETER_NAMES, readonly_float64
 from dsscan.physics.ckm import fcnc_coefficients
 from dsscan.physics.formfactors import load_formfactors
 from dsscan.physics.reference import kappa_eff
@@ -392,131 +392,191 @@ def _gamma_S_ll(y, m_l, m_S):
     return y * y * m_S * INV_8PI * beta2 * math.sqrt(beta2)
 
 
-@jit(inline="always")
-def _delta_a(eta_d, kappa, ln_m_S, ln_m_l, one_loop, barr_zee, k, tab):
-    """One loop (table of I(r), r = m_S^2/m_l^2) + Barr-Zee, see reference.delta_a_lepton."""
-    I = _interp_uniform(2.0 * (ln_m_S - ln_m_l), tab.g2_lnr_min, tab.g2_inv_dlnr, tab.g2_I)
-    return eta_d * eta_d * one_loop * I + eta_d * kappa * barr_zee * (k.ln_Lambda_BZ - ln_m_S)
+# --- one block of points: scalar lookups, then short vectorisable passes ------------------------
+# Phase 1 walks the block point by point through everything with branches, transcendental calls
+# or table lookups, leaving its results in the rows of a per-block scratch array. Phase 2 is a
+# series of straight loops, one per group of observables, that LLVM turns into SIMD code: each
+# writes at most eight output rows (beyond that LLVM gives up on the runtime alias checks) and
+# runs over unsigned indices (signed ones carry numba's negative-index wraparound, which blocks it).
+ScratchIndex = NamedTuple("ScratchIndex", [(name, int) for name in (
+    "ln_m_S", "A_light_re", "A_light_im", "f0_BK", "A0_BKst",
+    "I_MB_C12", "I_MB_p", "I_MB_n", "I_CH2_over_D", "g2_I_mu", "g2_I_e", "J_kmunuS",
+)])
+SCR = ScratchIndex(*range(len(ScratchIndex._fields)))
+N_SCRATCH = len(SCR)
 
 
 @jit(inline="always")
-def _point(i, params, k, tab, out):
-    """All observables of point i into column i of ``out`` (rows ordered as schema.OBSERVABLES)."""
-    kappa = params[0][i] * k.per_TeV
-    eta_d, eta_u, eta_c, eta_t = params[1][i], params[2][i], params[3][i], params[4][i]
-    g_D, U = params[5][i], params[6][i]
-    m_S, m_nu4 = params[7][i] * k.MeV, params[8][i] * k.MeV
+def _lookups(i, b, params, k, tab, scr):
+    """Phase 1 for point i (scratch column b): the e and mu loop amplitudes, form factors, the
+    upscattering integrals, the g-2 loop integral I(m_S^2/m_l^2) and the K -> mu nu S width J."""
+    m_S = params[7][i] * k.MeV
     ln_m_S = math.log(m_S)
-    x = m_S * m_S  # q^2 of an on-shell S
-    y_e, y_mu = eta_d * k.m_e / k.v, eta_d * k.m_mu / k.v
-
-    # S and nu4; kappa_eff = kappa - alpha/(2 pi v) sum_f eta_f N_c Q_f^2 A_{1/2}(x / 4 m_f^2)
+    x = m_S * m_S
     e_re, e_im = _loop_A_half(x * k.inv_4m2_e)
     mu_re, mu_im = _loop_A_half(x * k.inv_4m2_mu)
-    heavy_d, heavy_c, heavy_t = _heavy_loops(x, tab.heavy_loop_series)  # below threshold: real
-    k_eff_re = kappa - k.loop_norm * (eta_d * (e_re + mu_re + heavy_d) + eta_c * heavy_c + eta_t * heavy_t)
-    k_eff_im = -k.loop_norm * eta_d * (e_im + mu_im)
-    G_gg = (k_eff_re * k_eff_re + k_eff_im * k_eff_im) * x * m_S * INV_64PI
-    G_ee = _gamma_S_ll(y_e, k.m_e, m_S)
-    G_mumu = _gamma_S_ll(y_mu, k.m_mu, m_S)
-    U2 = U * U
-    G_nunu = g_D * g_D * INV_8PI * U2 * U2 * m_S
-    G_S = G_ee + G_mumu + G_nunu + G_gg
-    inv_G_S = 1.0 / G_S
-    r = m_S / m_nu4  # < 1 in GeV (check_domain compares them there), so 1 - r >= 1 ulp
-    phase_space = (1.0 - r) * (1.0 + r)
-    G_nu4 = g_D * g_D * INV_8PI * (1 - U2) * U2 * phase_space * phase_space * m_nu4
-    BR_gg, BR_ee, BR_nunu = G_gg * inv_G_S, G_ee * inv_G_S, G_nunu * inv_G_S
-    out[COL.Gamma_S_GeV, i] = G_S
-    out[COL.BR_S_gg, i] = BR_gg
-    out[COL.BR_S_ee, i] = BR_ee
-    out[COL.BR_S_mumu, i] = G_mumu * inv_G_S
-    out[COL.BR_S_nunu, i] = BR_nunu
-    out[COL.ctau_S_mm, i] = k.hbar_c * inv_G_S
-    out[COL.Gamma_nu4_GeV, i] = G_nu4
-    out[COL.ctau_nu4_mm, i] = k.hbar_c / G_nu4
-
-    # flavour-changing couplings
-    gbs_re, gbs_im = eta_t * k.C_bs_t_re + eta_c * k.C_bs_c_re, eta_t * k.C_bs_t_im + eta_c * k.C_bs_c_im
-    gsd_re, gsd_im = eta_t * k.C_sd_t_re + eta_c * k.C_sd_c_re, eta_t * k.C_sd_t_im + eta_c * k.C_sd_c_im
-    out[COL.g_bs_re, i] = gbs_re
-    out[COL.g_bs_im, i] = gbs_im
-    out[COL.g_sd_re, i] = gsd_re
-    out[COL.g_sd_im, i] = gsd_im
-    gbs2 = gbs_re * gbs_re + gbs_im * gbs_im
-    gsd2 = gsd_re * gsd_re + gsd_im * gsd_im
-
-    # two-body decays with S on shell
-    f0_BK = _interp_uniform(x, tab.ff_q2_min, tab.ff_inv_dq2, tab.ff_f0_BK)
-    A0_BKst = _interp_uniform(x, tab.ff_q2_min, tab.ff_inv_dq2, tab.ff_A0_BKst)
-    lam_Bp_Kst = _sqrt_kallen(x, k.kallen_Bp_Kstp)
-    lam_B0_Kst = _sqrt_kallen(x, k.kallen_B0_Kst0)
-    lam_K0_pi0 = _sqrt_kallen(x, k.kallen_K0_pi0)
-    BR_Bp_KpS = gbs2 * f0_BK * f0_BK * _sqrt_kallen(x, k.kallen_Bp_Kp) * k.pref_Bp_KpS
-    BR_B0_Kst0S = gbs2 * A0_BKst * A0_BKst * lam_B0_Kst * lam_B0_Kst * lam_B0_Kst * k.pref_B0_Kst0S
-    BR_Bp_KstpS = gbs2 * A0_BKst * A0_BKst * lam_Bp_Kst * lam_Bp_Kst * lam_Bp_Kst * k.pref_Bp_KstpS
-    BR_Kp_pipS = gsd2 * _sqrt_kallen(x, k.kallen_Kp_pip) * k.pref_Kp_pipS
-    BR_KL_pi0S = gsd_re * gsd_re * lam_K0_pi0 * k.pref_KL_pi0S
-    BR_KS_pi0S = gsd_im * gsd_im * lam_K0_pi0 * k.pref_KS_pi0S
-    out[COL.BR_Bp_KpS, i] = BR_Bp_KpS
-    out[COL.BR_B0_Kst0S, i] = BR_B0_Kst0S
-    out[COL.BR_Bp_KstpS, i] = BR_Bp_KstpS
-    out[COL.BR_Kp_pipS, i] = BR_Kp_pipS
-    out[COL.BR_KL_pi0S, i] = BR_KL_pi0S
-    out[COL.BR_KS_pi0S, i] = BR_KS_pi0S
-    # measured final states, SM + NP added incoherently, and NP-only products
-    in_lhcb = 1.0 if (k.LHCb_mee_min < m_S < k.LHCb_mee_max) else 0.0
-    out[COL.BR_Bp_Kpnunu, i] = k.SM_Bp_Kpnunu + BR_Bp_KpS * BR_nunu
-    out[COL.BR_B0_Kst0nunu, i] = k.SM_B0_Kst0nunu + BR_B0_Kst0S * BR_nunu
-    out[COL.BR_Bp_Kstpnunu, i] = k.SM_B0_Kst0nunu * k.tau_Bp / k.tau_B0 + BR_Bp_KstpS * BR_nunu
-    out[COL.BR_B0_Kst0ee_lowq2, i] = k.SM_B0_Kst0ee_lowq2 + in_lhcb * BR_B0_Kst0S * BR_ee
-    out[COL.BR_Kp_pipnunu, i] = k.SM_Kp_pipnunu + BR_Kp_pipS * BR_nunu
-    out[COL.BR_KL_pi0nunu, i] = k.SM_KL_pi0nunu + BR_KL_pi0S * BR_nunu
-    out[COL.BR_KL_pi0ee, i] = k.SM_KL_pi0ee + BR_KL_pi0S * BR_ee
-    out[COL.BR_B0_Kst0nunu_NP, i] = BR_B0_Kst0S * BR_nunu
-    out[COL.BR_Bp_Kstpnunu_NP, i] = BR_Bp_KstpS * BR_nunu
-    out[COL.BR_Kp_pipnunu_NP, i] = BR_Kp_pipS * BR_nunu
-    out[COL.BR_KL_pi0gg_NP, i] = BR_KL_pi0S * BR_gg
-    out[COL.BR_KS_pi0gg_NP, i] = BR_KS_pi0S * BR_gg
-    out[COL.BR_Kp_pipgg_NP, i] = BR_Kp_pipS * BR_gg
-    out[COL.BR_B_Kgg_NP, i] = BR_Bp_KpS * BR_gg
-    out[COL.BR_B_Kstgg_NP, i] = BR_B0_Kst0S * BR_gg
-
-    # B_s through an off-shell S
-    inv_D = 1.0 / (k.m_Bs * k.m_Bs - x)
-    k_Bs_re = kappa - (eta_d * k.Sd_Bs_re + eta_c * k.Sc_Bs_re + eta_t * k.St_Bs_re)
-    k_Bs_im = -(eta_d * k.Sd_Bs_im + eta_c * k.Sc_Bs_im + eta_t * k.St_Bs_im)
-    common = gbs2 * k.pref_Bs * inv_D * inv_D
-    out[COL.BR_Bs_mumu, i] = k.SM_Bs_mumu + common * y_mu * y_mu * k.beta3_Bs_mumu
-    out[COL.BR_Bs_nunu_NP, i] = common * (g_D * U2) ** 2
-    out[COL.BR_Bs_gg_NP, i] = common * (k_Bs_re**2 + k_Bs_im**2) * k.m_Bs * k.m_Bs * 0.125
-
-    # meson mixing
-    out[COL.dM_Bs_NP_inv_ps, i] = gbs2 * k.pref_dM_Bs * inv_D
-    out[COL.dM_K_NP_inv_s, i] = gsd2 * k.pref_dM_K / abs(k.m_K0 * k.m_K0 - x)
-
-    # K+ -> mu+ nu S(-> e+ e-) in the NA48/2 region m_ee >= 140 MeV
-    BR_Kp_munuee = 0.0
+    scr[SCR.ln_m_S, b] = ln_m_S
+    scr[SCR.A_light_re, b] = e_re + mu_re
+    scr[SCR.A_light_im, b] = e_im + mu_im
+    scr[SCR.f0_BK, b] = _interp_uniform(x, tab.ff_q2_min, tab.ff_inv_dq2, tab.ff_f0_BK)
+    scr[SCR.A0_BKst, b] = _interp_uniform(x, tab.ff_q2_min, tab.ff_inv_dq2, tab.ff_A0_BKst)
+    I_C12, I_p, I_n, I_CH2_over_D = _upscattering_integrals(ln_m_S, math.log(params[8][i] * k.MeV), tab)
+    scr[SCR.I_MB_C12, b] = I_C12
+    scr[SCR.I_MB_p, b] = I_p
+    scr[SCR.I_MB_n, b] = I_n
+    scr[SCR.I_CH2_over_D, b] = I_CH2_over_D
+    scr[SCR.g2_I_mu, b] = _interp_uniform(2.0 * (ln_m_S - k.ln_m_mu), tab.g2_lnr_min, tab.g2_inv_dlnr, tab.g2_I)
+    scr[SCR.g2_I_e, b] = _interp_uniform(2.0 * (ln_m_S - k.ln_m_e), tab.g2_lnr_min, tab.g2_inv_dlnr, tab.g2_I)
+    # K+ -> mu+ nu S(-> e+ e-) counts in the NA48/2 region m_ee >= 140 MeV only
+    J = 0.0
     if m_S >= k.NA48_mee_min:
         J = _interp_uniform(m_S, tab.kmunuS_min, tab.kmunuS_inv_dm, tab.kmunuS_J)
-        BR_Kp_munuee = k.pref_Kmunu * y_mu * y_mu * J * BR_ee
-    out[COL.BR_Kp_munuee_NP, i] = BR_Kp_munuee
+    scr[SCR.J_kmunuS, b] = J
 
-    # MiniBooNE and CHARM-II upscattering ratios (scattering.ratios)
-    C_p = k.Cp_u * eta_u + k.Cp_d * eta_d + k.Cp_Q * (eta_c + eta_t)
-    C_n = k.Cn_u * eta_u + k.Cn_d * eta_d + k.Cn_Q * (eta_c + eta_t)
-    I_C12, I_p, I_n, I_CH2_over_D = _upscattering_integrals(ln_m_S, math.log(m_nu4), tab)
-    C_C12 = k.C12_protons * C_p + k.C12_neutrons * C_n
-    C_glass = k.glass_protons * C_p + k.glass_neutrons * C_n
-    y = g_D * U * (1 - U2)
-    scale = y * y * (BR_ee + BR_gg)
-    numerator_MB = k.MB_mult_C12 * C_C12 * C_C12 * I_C12 + k.MB_mult_p * C_p * C_p * I_p + k.MB_mult_n * C_n * C_n * I_n
-    out[COL.R_miniboone, i] = scale * numerator_MB * tab.scat_inv_D_MB
-    out[COL.R_charm2, i] = scale * C_glass * C_glass * I_CH2_over_D
 
-    # g-2
-    out[COL.delta_a_mu, i] = _delta_a(eta_d, kappa, ln_m_S, k.ln_m_mu, k.g2_one_loop_mu, k.g2_barr_zee_mu, k, tab)
-    out[COL.delta_a_e, i] = _delta_a(eta_d, kappa, ln_m_S, k.ln_m_e, k.g2_one_loop_e, k.g2_barr_zee_e, k, tab)
+@jit(inline="always")
+def _S_and_nu4_widths(params, k, tab, scr, out, start, stop):
+    """Gamma_S, BR(S -> gg, ee, mumu, nunu), the decay lengths and Gamma(nu4 -> nu S); kappa_eff =
+    kappa - alpha/(2 pi v) sum_f eta_f N_c Q_f^2 A_{1/2}(m_S^2 / 4 m_f^2) (reference.kappa_eff)."""
+    for i in range(start, stop):
+        b = i - start
+        kappa, eta_d, eta_c, eta_t = params[0][i] * k.per_TeV, params[1][i], params[3][i], params[4][i]
+        g_D, U = params[5][i], params[6][i]
+        m_S, m_nu4 = params[7][i] * k.MeV, params[8][i] * k.MeV
+        x = m_S * m_S
+        heavy_d, heavy_c, heavy_t = _heavy_loops(x, tab.heavy_loop_series)  # below threshold: real
+        k_eff_re = kappa - k.loop_norm * (eta_d * (scr[SCR.A_light_re, b] + heavy_d) + eta_c * heavy_c + eta_t * heavy_t)
+        k_eff_im = -k.loop_norm * eta_d * scr[SCR.A_light_im, b]
+        G_gg = (k_eff_re * k_eff_re + k_eff_im * k_eff_im) * x * m_S * INV_64PI
+        G_ee = _gamma_S_ll(eta_d * k.m_e / k.v, k.m_e, m_S)
+        G_mumu = _gamma_S_ll(eta_d * k.m_mu / k.v, k.m_mu, m_S)
+        U2 = U * U
+        G_nunu = g_D * g_D * INV_8PI * U2 * U2 * m_S
+        G_S = G_ee + G_mumu + G_nunu + G_gg
+        inv_G_S = 1.0 / G_S
+        r = m_S / m_nu4  # < 1 in GeV (check_domain compares them there), so 1 - r >= 1 ulp
+        phase_space = (1.0 - r) * (1.0 + r)
+        G_nu4 = g_D * g_D * INV_8PI * (1 - U2) * U2 * phase_space * phase_space * m_nu4
+        out[COL.Gamma_S_GeV, i] = G_S
+        out[COL.BR_S_gg, i] = G_gg * inv_G_S
+        out[COL.BR_S_ee, i] = G_ee * inv_G_S
+        out[COL.BR_S_mumu, i] = G_mumu * inv_G_S
+        out[COL.BR_S_nunu, i] = G_nunu * inv_G_S
+        out[COL.ctau_S_mm, i] = k.hbar_c * inv_G_S
+        out[COL.Gamma_nu4_GeV, i] = G_nu4
+        out[COL.ctau_nu4_mm, i] = k.hbar_c / G_nu4
+
+
+@jit(inline="always")
+def _flavour_couplings(params, k, i):
+    """(Re g_bs, Im g_bs, Re g_sd, Im g_sd) from the top and charm loops (dsscan.physics.ckm)."""
+    eta_c, eta_t = params[3][i], params[4][i]
+    return (eta_t * k.C_bs_t_re + eta_c * k.C_bs_c_re, eta_t * k.C_bs_t_im + eta_c * k.C_bs_c_im,
+            eta_t * k.C_sd_t_re + eta_c * k.C_sd_c_re, eta_t * k.C_sd_t_im + eta_c * k.C_sd_c_im)
+
+
+@jit(inline="always")
+def _couplings_and_two_body(params, k, tab, scr, out, start, stop):
+    """g_bs, g_sd and the two-body decays B -> K(*) S, K -> pi S with S on shell."""
+    for i in range(start, stop):
+        gbs_re, gbs_im, gsd_re, gsd_im = _flavour_couplings(params, k, i)
+        out[COL.g_bs_re, i] = gbs_re
+        out[COL.g_bs_im, i] = gbs_im
+        out[COL.g_sd_re, i] = gsd_re
+        out[COL.g_sd_im, i] = gsd_im
+    for i in range(start, stop):
+        b = i - start
+        gbs_re, gbs_im, gsd_re, gsd_im = _flavour_couplings(params, k, i)
+        gbs2 = gbs_re * gbs_re + gbs_im * gbs_im
+        gsd2 = gsd_re * gsd_re + gsd_im * gsd_im
+        m_S = params[7][i] * k.MeV
+        x = m_S * m_S
+        f0_BK, A0_BKst = scr[SCR.f0_BK, b], scr[SCR.A0_BKst, b]
+        lam_Bp_Kst = _sqrt_kallen(x, k.kallen_Bp_Kstp)
+        lam_B0_Kst = _sqrt_kallen(x, k.kallen_B0_Kst0)
+        lam_K0_pi0 = _sqrt_kallen(x, k.kallen_K0_pi0)
+        out[COL.BR_Bp_KpS, i] = gbs2 * f0_BK * f0_BK * _sqrt_kallen(x, k.kallen_Bp_Kp) * k.pref_Bp_KpS
+        out[COL.BR_B0_Kst0S, i] = gbs2 * A0_BKst * A0_BKst * lam_B0_Kst * lam_B0_Kst * lam_B0_Kst * k.pref_B0_Kst0S
+        out[COL.BR_Bp_KstpS, i] = gbs2 * A0_BKst * A0_BKst * lam_Bp_Kst * lam_Bp_Kst * lam_Bp_Kst * k.pref_Bp_KstpS
+        out[COL.BR_Kp_pipS, i] = gsd2 * _sqrt_kallen(x, k.kallen_Kp_pip) * k.pref_Kp_pipS
+        out[COL.BR_KL_pi0S, i] = gsd_re * gsd_re * lam_K0_pi0 * k.pref_KL_pi0S
+        out[COL.BR_KS_pi0S, i] = gsd_im * gsd_im * lam_K0_pi0 * k.pref_KS_pi0S
+
+
+@jit(inline="always")
+def _measured_final_states(params, k, out, start, stop):
+    """The measured final states, SM + NP added incoherently, and the NP-only products."""
+    for i in range(start, stop):
+        m_S = params[7][i] * k.MeV
+        in_lhcb = 1.0 if (k.LHCb_mee_min < m_S < k.LHCb_mee_max) else 0.0
+        BR_nunu, BR_ee = out[COL.BR_S_nunu, i], out[COL.BR_S_ee, i]
+        out[COL.BR_Bp_Kpnunu, i] = k.SM_Bp_Kpnunu + out[COL.BR_Bp_KpS, i] * BR_nunu
+        out[COL.BR_B0_Kst0nunu, i] = k.SM_B0_Kst0nunu + out[COL.BR_B0_Kst0S, i] * BR_nunu
+        out[COL.BR_Bp_Kstpnunu, i] = k.SM_B0_Kst0nunu * k.tau_Bp / k.tau_B0 + out[COL.BR_Bp_KstpS, i] * BR_nunu
+        out[COL.BR_B0_Kst0ee_lowq2, i] = k.SM_B0_Kst0ee_lowq2 + in_lhcb * out[COL.BR_B0_Kst0S, i] * BR_ee
+        out[COL.BR_Kp_pipnunu, i] = k.SM_Kp_pipnunu + out[COL.BR_Kp_pipS, i] * BR_nunu
+        out[COL.BR_KL_pi0nunu, i] = k.SM_KL_pi0nunu + out[COL.BR_KL_pi0S, i] * BR_nunu
+        out[COL.BR_KL_pi0ee, i] = k.SM_KL_pi0ee + out[COL.BR_KL_pi0S, i] * BR_ee
+    for i in range(start, stop):
+        BR_nunu, BR_gg = out[COL.BR_S_nunu, i], out[COL.BR_S_gg, i]
+        out[COL.BR_B0_Kst0nunu_NP, i] = out[COL.BR_B0_Kst0S, i] * BR_nunu
+        out[COL.BR_Bp_Kstpnunu_NP, i] = out[COL.BR_Bp_KstpS, i] * BR_nunu
+        out[COL.BR_Kp_pipnunu_NP, i] = out[COL.BR_Kp_pipS, i] * BR_nunu
+        out[COL.BR_KL_pi0gg_NP, i] = out[COL.BR_KL_pi0S, i] * BR_gg
+        out[COL.BR_KS_pi0gg_NP, i] = out[COL.BR_KS_pi0S, i] * BR_gg
+        out[COL.BR_Kp_pipgg_NP, i] = out[COL.BR_Kp_pipS, i] * BR_gg
+        out[COL.BR_B_Kgg_NP, i] = out[COL.BR_Bp_KpS, i] * BR_gg
+        out[COL.BR_B_Kstgg_NP, i] = out[COL.BR_B0_Kst0S, i] * BR_gg
+
+
+@jit(inline="always")
+def _Bs_and_mixing(params, k, out, start, stop):
+    """B_s -> mu mu, nu nu, gamma gamma through an off-shell S, and Delta M_Bs, Delta M_K from S exchange."""
+    for i in range(start, stop):
+        kappa, eta_d, eta_c, eta_t = params[0][i] * k.per_TeV, params[1][i], params[3][i], params[4][i]
+        g_D, U = params[5][i], params[6][i]
+        m_S = params[7][i] * k.MeV
+        x = m_S * m_S
+        gbs_re, gbs_im, gsd_re, gsd_im = _flavour_couplings(params, k, i)
+        gbs2 = gbs_re * gbs_re + gbs_im * gbs_im
+        gsd2 = gsd_re * gsd_re + gsd_im * gsd_im
+        y_mu = eta_d * k.m_mu / k.v
+        inv_D = 1.0 / (k.m_Bs * k.m_Bs - x)
+        k_Bs_re = kappa - (eta_d * k.Sd_Bs_re + eta_c * k.Sc_Bs_re + eta_t * k.St_Bs_re)
+        k_Bs_im = -(eta_d * k.Sd_Bs_im + eta_c * k.Sc_Bs_im + eta_t * k.St_Bs_im)
+        common = gbs2 * k.pref_Bs * inv_D * inv_D
+        out[COL.BR_Bs_mumu, i] = k.SM_Bs_mumu + common * y_mu * y_mu * k.beta3_Bs_mumu
+        out[COL.BR_Bs_nunu_NP, i] = common * (g_D * U * U) ** 2
+        out[COL.BR_Bs_gg_NP, i] = common * (k_Bs_re**2 + k_Bs_im**2) * k.m_Bs * k.m_Bs * 0.125
+        out[COL.dM_Bs_NP_inv_ps, i] = gbs2 * k.pref_dM_Bs * inv_D
+        out[COL.dM_K_NP_inv_s, i] = gsd2 * k.pref_dM_K / abs(k.m_K0 * k.m_K0 - x)
+
+
+@jit(inline="always")
+def _Kmunu_upscattering_g2(params, k, tab, scr, out, start, stop):
+    """BR(K+ -> mu+ nu S) BR(S -> ee), the MiniBooNE and CHARM-II ratios (scattering.ratios) and
+    Delta a_l = eta_d^2 g2_one_loop_l I + eta_d kappa g2_barr_zee_l ln(Lambda / m_S) (reference.delta_a_lepton)."""
+    for i in range(start, stop):
+        b = i - start
+        kappa, eta_d, eta_u, eta_c, eta_t = params[0][i] * k.per_TeV, params[1][i], params[2][i], params[3][i], params[4][i]
+        g_D, U = params[5][i], params[6][i]
+        BR_ee, BR_gg = out[COL.BR_S_ee, i], out[COL.BR_S_gg, i]
+        y_mu = eta_d * k.m_mu / k.v
+        out[COL.BR_Kp_munuee_NP, i] = k.pref_Kmunu * y_mu * y_mu * scr[SCR.J_kmunuS, b] * BR_ee
+        C_p = k.Cp_u * eta_u + k.Cp_d * eta_d + k.Cp_Q * (eta_c + eta_t)
+        C_n = k.Cn_u * eta_u + k.Cn_d * eta_d + k.Cn_Q * (eta_c + eta_t)
+        C_C12 = k.C12_protons * C_p + k.C12_neutrons * C_n
+        C_glass = k.glass_protons * C_p + k.glass_neutrons * C_n
+        U2 = U * U
+        y = g_D * U * (1 - U2)
+        scale = y * y * (BR_ee + BR_gg)
+        numerator_MB = (k.MB_mult_C12 * C_C12 * C_C12 * scr[SCR.I_MB_C12, b] + k.MB_mult_p * C_p * C_p * scr[SCR.I_MB_p, b]
+                        + k.MB_mult_n * C_n * C_n * scr[SCR.I_MB_n, b])
+        out[COL.R_miniboone, i] = scale * numerator_MB * tab.scat_inv_D_MB
+        out[COL.R_charm2, i] = scale * C_glass * C_glass * scr[SCR.I_CH2_over_D, b]
+        log_Lambda_over_m_S = k.ln_Lambda_BZ - scr[SCR.ln_m_S, b]
+        out[COL.delta_a_mu, i] = eta_d * eta_d * k.g2_one_loop_mu * scr[SCR.g2_I_mu, b] + eta_d * kappa * k.g2_barr_zee_mu * log_Lambda_over_m_S
+        out[COL.delta_a_e, i] = eta_d * eta_d * k.g2_one_loop_e * scr[SCR.g2_I_e, b] + eta_d * kappa * k.g2_barr_zee_e * log_Lambda_over_m_S
 
 
 class CompiledConstraints(NamedTuple):
@@ -577,49 +637,66 @@ def _column(j, params, out):
 
 
 @jit(inline="always")
-def _verdict_byte(x, cond, first, count, s, lo, hi, always, above):
-    """Bits 0 .. count-1: does point first + bit pass (lo <= x s <= hi, or the condition does not apply)?"""
-    byte = 0
-    for bit in range(count):
-        applies = always | (cond[first + bit] > above)
-        v = x[first + bit] * s
-        byte |= (((v >= lo) & (v <= hi)) | (applies ^ True)) << bit
+def _in_range_bits(x, first, count, s, lo, hi):
+    """Bit j (j < count) set where lo <= x[first + j] * s <= hi."""
+    byte = np.uint64(0)
+    for j in range(count):
+        v = x[first + j] * s
+        byte |= np.uint64((v >= lo) & (v <= hi)) << j
     return byte
 
 
+@jit(inline="always")
+def _applies_bits(cond, first, count, above):
+    """Bit j (j < count) set where cond[first + j] > above (the constraint applies)."""
+    byte = np.uint64(0)
+    for j in range(count):
+        byte |= np.uint64(cond[first + j] > above) << j
+    return byte
+
+
+ONE, EIGHT = np.uint64(1), np.uint64(8)  # unsigned: numba types int64 (op) uint64 as float64
 BLOCK_POINTS = 2048  # points per block (a multiple of 8): the block's observables stay in cache for the verdicts
 
 
 @jit(nogil=True)
-def batch_kernel(params, k, tab, cons, out, verdicts):
+def batch_kernel(params, k, tab, cons, out, verdicts, scratch):
     """One pass over the n points of the nine arrays ``params`` (user units, order of PARAMETER_NAMES):
     fills the observables ``out[N_OBS, >= n]`` and the verdicts as Arrow bitmaps (bit i of byte
     i // 8, least significant first), ``verdicts[c]`` for constraint c and ``verdicts[-1]`` for
-    "allowed" (all passed); the bits of the last byte past n are zero. Points go in blocks: observables point by point,
-    then each constraint judged over the block."""
+    "allowed" (all passed); the bits of the last byte past n are zero. ``scratch[N_SCRATCH,
+    BLOCK_POINTS]`` is working space. Points go in blocks: lookups point by point, the observables
+    pass by pass, then each constraint judged over the block."""
     column, lower, upper, scale, condition_column, condition_above = cons
     n = params[0].shape[0]
     n_constraints = column.shape[0]
     allowed = verdicts[n_constraints]
-    for start in range(0, n, BLOCK_POINTS):
-        stop = min(start + BLOCK_POINTS, n)
+    for block_start in range(0, n, BLOCK_POINTS):
+        start, stop = np.uint64(block_start), np.uint64(min(block_start + BLOCK_POINTS, n))
         for i in range(start, stop):
-            _point(i, params, k, tab, out)
-        for b in range(start // 8, (stop + 7) // 8):
+            _lookups(i, i - start, params, k, tab, scratch)
+        _S_and_nu4_widths(params, k, tab, scratch, out, start, stop)
+        _couplings_and_two_body(params, k, tab, scratch, out, start, stop)
+        _measured_final_states(params, k, out, start, stop)
+        _Bs_and_mixing(params, k, out, start, stop)
+        _Kmunu_upscattering_g2(params, k, tab, scratch, out, start, stop)
+        first, last = block_start, min(block_start + BLOCK_POINTS, n)
+        for b in range(first // 8, (last + 7) // 8):
             allowed[b] = 0xFF
         for c in range(n_constraints):
             x = _column(column[c], params, out)
             cond = _column(max(condition_column[c], 0), params, out)
-            always = condition_column[c] < 0
+            conditional = condition_column[c] >= 0
             lo, hi, s, above = lower[c], upper[c], scale[c], condition_above[c]
             bits = verdicts[c]
-            for b in range(start // 8, stop // 8):  # whole bytes: eight points, unrolled
-                bits[b] = _verdict_byte(x, cond, 8 * b, 8, s, lo, hi, always, above)
-                allowed[b] &= bits[b]
-            if stop % 8:
-                b = stop // 8
-                bits[b] = _verdict_byte(x, cond, 8 * b, stop % 8, s, lo, hi, always, above)
-                allowed[b] &= bits[b]
+            for b in range(np.uint64(first // 8), np.uint64((last + 7) // 8)):
+                base = EIGHT * b
+                count = min(EIGHT, np.uint64(last) - base)  # 8 but in the last byte
+                byte = _in_range_bits(x, base, count, s, lo, hi)
+                if conditional:
+                    byte |= _applies_bits(cond, base, count, above) ^ ((ONE << count) - ONE)
+                bits[b] = byte
+                allowed[b] &= byte
 
 
 def _pool_array(shape: tuple[int, ...], dtype) -> tuple[np.ndarray, "pa.Buffer"]:
@@ -642,14 +719,15 @@ def run_batch(params: dict[str, np.ndarray], cset: ConstraintSet) -> BatchResult
     """Observables and verdicts of domain-checked, contiguous float64 parameter arrays."""
     import pyarrow as pa
 
-    arrays = tuple(params[name] for name in PARAMETER_NAMES)
+    arrays = readonly_float64(params[name] for name in PARAMETER_NAMES)
     n = len(arrays[0])
     stride = -(-n // 8) * 8  # rows start on 64-byte boundaries
     out, out_buffer = _pool_array((N_OBS, stride), np.float64)
     n_bytes = -(-n // 64) * 8
     verdicts, verdict_buffer = _pool_array((len(cset.constraints) + 1, n_bytes), np.uint8)
     verdicts[:, -(-n // 8):] = 0  # Arrow's padding
-    batch_kernel(arrays, kernel_constants(), kernel_tables(), _compiled(cset.name, cset.sha256, cset), out, verdicts)
+    scratch = np.empty((N_SCRATCH, BLOCK_POINTS))
+    batch_kernel(arrays, kernel_constants(), kernel_tables(), _compiled(cset.name, cset.sha256, cset), out, verdicts, scratch)
     row_bytes = 8 * stride
     return BatchResult(
         observables=[
