@@ -1,9 +1,13 @@
 """The numba batch kernel: every observable and every constraint verdict in one pass over a batch.
 
 A pure function of arrays: the nine parameter arrays (user units), a ``KernelConstants`` tuple of
-physics inputs in GeV/s, the preloaded tables, and the constraint set compiled to arrays. It is
-the fast twin of ``dsscan.physics.reference`` (the oracle; tests hold the two together) and
+physics inputs in GeV/s, the preloaded tables, and the constraint set compiled to arrays; it
+writes the observables and the verdicts (as Arrow bitmaps) into buffers its caller allocates. It
+is the fast twin of ``dsscan.physics.reference`` (the oracle; tests hold the two together) and
 follows the same formulas, whose derivations and sources live in the reference's docstrings.
+How it is fast: points go in blocks of BLOCK_POINTS; per block the table lookups and libm calls
+run first, then straight loops that LLVM vectorises (see "one block of points" below); input-only
+prefactors and reciprocals are hoisted into ``kernel_constants``; and no array is reference-counted.
 
 CP projections of the K -> pi S rates (physics.md section 3). L = g dbar P_R s S + h.c.; only the
 scalar density contributes to a 0- -> 0- transition, dbar P_R s -> dbar s / 2, so
@@ -345,32 +349,39 @@ def _upscattering_integrals(ln_m_S, ln_m_nu4, tab):
     return I0, I1, I2, I3
 
 
+@jit(inline="always")
+def _loop_A_half_above_threshold(tau):
+    """(Re, Im) of A_{1/2}(tau) for tau >= 1 (see reference.loop_A_half): f = -1/4 (L - i pi)^2 in
+    real arithmetic with L = ln((1+b)/(1-b)) = ln((1+b)^2 tau), b = (1 - 1/tau)^{1/2}, which avoids
+    the cancellation in 1 - b. Branch-free, so that a loop over it vectorises (a rounded tau just
+    below 1 gives b = 0 and f = pi^2/4, the value at threshold)."""
+    inv_tau = 1.0 / tau
+    one_plus_b = 1.0 + math.sqrt(max(1.0 - inv_tau, 0.0))
+    L = math.log(one_plus_b * one_plus_b * tau)
+    norm = 2.0 * inv_tau * inv_tau
+    return norm * (tau - 0.25 * (tau - 1.0) * (L * L - math.pi * math.pi)), norm * (tau - 1.0) * 0.5 * math.pi * L
+
+
 @jit
 def _loop_A_half(tau):
     """(Re, Im) of A_{1/2}(tau), see reference.loop_A_half: a Horner series below
-    A_HALF_SERIES_TAU_MAX; above threshold f = -1/4 (L - i pi)^2 in real arithmetic with
-    L = ln((1+b)/(1-b)) = ln((1+b)^2 tau), b = (1 - 1/tau)^{1/2}, which avoids the cancellation in 1 - b."""
+    A_HALF_SERIES_TAU_MAX, f = arcsin^2 tau^{1/2} up to threshold, _loop_A_half_above_threshold above."""
     if tau < A_HALF_SERIES_TAU_MAX:
         acc = 0.0
         for m in range(A_HALF_SERIES.shape[0] - 1, -1, -1):
             acc = acc * tau + A_HALF_SERIES[m]
         return acc, 0.0
+    if tau > 1.0:
+        return _loop_A_half_above_threshold(tau)
     inv_tau = 1.0 / tau
-    if tau <= 1.0:
-        f_re, f_im = math.asin(math.sqrt(tau)) ** 2, 0.0
-    else:
-        one_plus_b = 1.0 + math.sqrt(1.0 - inv_tau)
-        L = math.log(one_plus_b * one_plus_b * tau)
-        f_re, f_im = -0.25 * (L * L - math.pi * math.pi), 0.5 * math.pi * L
-    norm = 2.0 * inv_tau * inv_tau
-    return norm * (tau + (tau - 1.0) * f_re), norm * (tau - 1.0) * f_im
+    return 2.0 * inv_tau * inv_tau * (tau + (tau - 1.0) * math.asin(math.sqrt(tau)) ** 2), 0.0
 
 
 @jit(inline="always")
 def _heavy_loops(x, series):
     """The eta_d (tau, b), eta_c and eta_t loop sums at x = m_S^2 (heavy_loop_series)."""
     d = c = t = 0.0
-    for m in range(series.shape[1] - 1, -1, -1):
+    for m in range(HEAVY_LOOP_TERMS - 1, -1, -1):  # a constant trip count: unrolled, vectorisable
         d = d * x + series[0, m]
         c = c * x + series[1, m]
         t = t * x + series[2, m]
@@ -386,20 +397,24 @@ def _sqrt_kallen(x, A_B):
 
 @jit(inline="always")
 def _gamma_S_ll(y, m_l, m_S):
+    """Gamma(S -> l+ l-) = y^2 m_S / (8 pi) beta^3 (reference.gamma_S_ll), 0 at and below threshold."""
     if m_S <= 2 * m_l:
         return 0.0
     beta2 = 1 - 4 * m_l * m_l / (m_S * m_S)
     return y * y * m_S * INV_8PI * beta2 * math.sqrt(beta2)
 
 
-# --- one block of points: scalar lookups, then short vectorisable passes ------------------------
-# Phase 1 walks the block point by point through everything with branches, transcendental calls
-# or table lookups, leaving its results in the rows of a per-block scratch array. Phase 2 is a
-# series of straight loops, one per group of observables, that LLVM turns into SIMD code: each
-# writes at most eight output rows (beyond that LLVM gives up on the runtime alias checks) and
-# runs over unsigned indices (signed ones carry numba's negative-index wraparound, which blocks it).
+# --- one block of points: lookups, then short vectorisable passes ---------------------------------
+# Phase 1 computes what needs transcendental calls or table lookups into the rows of a per-block
+# scratch array: logs and the electron loop, the upscattering integrals, then point by point what
+# branches (the muon loop's three regimes, clamped interpolations). Phase 2 is a series of straight
+# loops, one per group of observables, that LLVM turns into SIMD code (8 points per AVX-512
+# instruction; libm calls stay scalar). Each writes at most eight output rows (beyond that LLVM gives
+# up on the runtime alias checks) and runs over unsigned indices (signed ones carry numba's
+# negative-index wraparound, which blocks it). SIMD and scalar code round alike (no fastmath, no FMA
+# contraction), so a point's bits do not depend on where it sits in a batch.
 ScratchIndex = NamedTuple("ScratchIndex", [(name, int) for name in (
-    "ln_m_S", "A_light_re", "A_light_im", "f0_BK", "A0_BKst",
+    "ln_m_S", "ln_m_nu4", "A_light_re", "A_light_im", "f0_BK", "A0_BKst",
     "I_MB_C12", "I_MB_p", "I_MB_n", "I_CH2_over_D", "g2_I_mu", "g2_I_e", "J_kmunuS",
 )])
 SCR = ScratchIndex(*range(len(ScratchIndex._fields)))
@@ -407,24 +422,41 @@ N_SCRATCH = len(SCR)
 
 
 @jit(inline="always")
+def _logs_and_electron_loop(params, k, scr, start, stop):
+    """Phase 1a: ln m_S, ln m_nu4 and the electron loop amplitude (tau_e > 1 on the whole domain)."""
+    for i in range(start, stop):
+        b = i - start
+        m_S = params[7][i] * k.MeV
+        scr[SCR.ln_m_S, b] = math.log(m_S)
+        scr[SCR.ln_m_nu4, b] = math.log(params[8][i] * k.MeV)
+        e_re, e_im = _loop_A_half_above_threshold(m_S * m_S * k.inv_4m2_e)
+        scr[SCR.A_light_re, b] = e_re
+        scr[SCR.A_light_im, b] = e_im
+
+
+@jit(inline="always")
+def _upscattering_lookups(tab, scr, n_block):
+    """Phase 1b: the unit-coupling upscattering integrals at (m_S, m_nu4) of the block's points."""
+    for b in range(n_block):
+        I_C12, I_p, I_n, I_CH2_over_D = _upscattering_integrals(scr[SCR.ln_m_S, b], scr[SCR.ln_m_nu4, b], tab)
+        scr[SCR.I_MB_C12, b] = I_C12
+        scr[SCR.I_MB_p, b] = I_p
+        scr[SCR.I_MB_n, b] = I_n
+        scr[SCR.I_CH2_over_D, b] = I_CH2_over_D
+
+
+@jit(inline="always")
 def _lookups(i, b, params, k, tab, scr):
-    """Phase 1 for point i (scratch column b): the e and mu loop amplitudes, form factors, the
-    upscattering integrals, the g-2 loop integral I(m_S^2/m_l^2) and the K -> mu nu S width J."""
+    """Phase 1c for point i (scratch column b): the muon loop amplitude (three regimes), form
+    factors, the g-2 loop integral I(m_S^2/m_l^2) and the K -> mu nu S width J."""
     m_S = params[7][i] * k.MeV
-    ln_m_S = math.log(m_S)
+    ln_m_S = scr[SCR.ln_m_S, b]
     x = m_S * m_S
-    e_re, e_im = _loop_A_half(x * k.inv_4m2_e)
     mu_re, mu_im = _loop_A_half(x * k.inv_4m2_mu)
-    scr[SCR.ln_m_S, b] = ln_m_S
-    scr[SCR.A_light_re, b] = e_re + mu_re
-    scr[SCR.A_light_im, b] = e_im + mu_im
+    scr[SCR.A_light_re, b] = scr[SCR.A_light_re, b] + mu_re
+    scr[SCR.A_light_im, b] = scr[SCR.A_light_im, b] + mu_im
     scr[SCR.f0_BK, b] = _interp_uniform(x, tab.ff_q2_min, tab.ff_inv_dq2, tab.ff_f0_BK)
     scr[SCR.A0_BKst, b] = _interp_uniform(x, tab.ff_q2_min, tab.ff_inv_dq2, tab.ff_A0_BKst)
-    I_C12, I_p, I_n, I_CH2_over_D = _upscattering_integrals(ln_m_S, math.log(params[8][i] * k.MeV), tab)
-    scr[SCR.I_MB_C12, b] = I_C12
-    scr[SCR.I_MB_p, b] = I_p
-    scr[SCR.I_MB_n, b] = I_n
-    scr[SCR.I_CH2_over_D, b] = I_CH2_over_D
     scr[SCR.g2_I_mu, b] = _interp_uniform(2.0 * (ln_m_S - k.ln_m_mu), tab.g2_lnr_min, tab.g2_inv_dlnr, tab.g2_I)
     scr[SCR.g2_I_e, b] = _interp_uniform(2.0 * (ln_m_S - k.ln_m_e), tab.g2_lnr_min, tab.g2_inv_dlnr, tab.g2_I)
     # K+ -> mu+ nu S(-> e+ e-) counts in the NA48/2 region m_ee >= 140 MeV only
@@ -673,6 +705,8 @@ def batch_kernel(params, k, tab, cons, out, verdicts, scratch):
     allowed = verdicts[n_constraints]
     for block_start in range(0, n, BLOCK_POINTS):
         start, stop = np.uint64(block_start), np.uint64(min(block_start + BLOCK_POINTS, n))
+        _logs_and_electron_loop(params, k, scratch, start, stop)
+        _upscattering_lookups(tab, scratch, stop - start)
         for i in range(start, stop):
             _lookups(i, i - start, params, k, tab, scratch)
         _S_and_nu4_widths(params, k, tab, scratch, out, start, stop)
