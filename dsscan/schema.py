@@ -5,6 +5,8 @@ schema, where unit and description travel as field metadata.
 """
 from __future__ import annotations
 
+import functools
+
 import pyarrow as pa
 
 from dsscan.parameters import PARAMETERS
@@ -64,8 +66,10 @@ def _field(name: str, type_: pa.DataType, unit: str, description: str) -> pa.Fie
     return pa.field(name, type_, nullable=False, metadata={"unit": unit, "description": description})
 
 
+@functools.lru_cache(maxsize=64)
 def arrow_schema(constraint_names: tuple[str, ...], constraint_set: str) -> pa.Schema:
-    """Schema of ``evaluate``'s output: parameters, observables, verdicts, ``allowed``, ``scenario``."""
+    """Schema of ``evaluate``'s output: parameters, observables, verdicts, ``allowed``, ``scenario``
+    (built once per constraint set: a warm ``evaluate`` of a few points should not rebuild it)."""
     fields = [_field(p.name, pa.float64(), p.unit, p.description) for p in PARAMETERS]
     fields += [_field(n, pa.float64(), u, d) for n, (u, d) in OBSERVABLES.items()]
     fields += [
