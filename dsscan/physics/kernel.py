@@ -539,24 +539,32 @@ def _upscattering_lookups(tab, scr, n_block):
 
 
 @jit(inline="always")
-def _lookups(i, b, params, k, tab, scr):
-    """Phase 1c for point i (scratch column b): the muon loop amplitude (three regimes), form
-    factors, the g-2 loop integral I(m_S^2/m_l^2) and the K -> mu nu S width J."""
-    m_S = params[7][i] * k.MeV
-    ln_m_S = scr[SCR.ln_m_S, b]
-    x = m_S * m_S
-    mu_re, mu_im = _loop_A_half(x * k.inv_4m2_mu)
-    scr[SCR.A_light_re, b] = scr[SCR.A_light_re, b] + mu_re
-    scr[SCR.A_light_im, b] = scr[SCR.A_light_im, b] + mu_im
-    scr[SCR.f0_BK, b] = _interp_uniform(x, tab.ff_q2_min, tab.ff_inv_dq2, tab.ff_f0_BK)
-    scr[SCR.A0_BKst, b] = _interp_uniform(x, tab.ff_q2_min, tab.ff_inv_dq2, tab.ff_A0_BKst)
-    scr[SCR.g2_I_mu, b] = _interp_uniform(2.0 * (ln_m_S - k.ln_m_mu), tab.g2_lnr_min, tab.g2_inv_dlnr, tab.g2_I)
-    scr[SCR.g2_I_e, b] = _interp_uniform(2.0 * (ln_m_S - k.ln_m_e), tab.g2_lnr_min, tab.g2_inv_dlnr, tab.g2_I)
-    # K+ -> mu+ nu S(-> e+ e-) counts in the NA48/2 region m_ee >= 140 MeV only
-    J = 0.0
-    if m_S >= k.NA48_mee_min:
+def _muon_loop(params, k, scr, start, stop):
+    """Phase 1c, point by point: the muon loop amplitude, added to the electron's (three regimes: a
+    series, arcsin, and above threshold)."""
+    for i in range(start, stop):
+        b = i - start
+        m_S = params[7][i] * k.MeV
+        mu_re, mu_im = _loop_A_half(m_S * m_S * k.inv_4m2_mu)
+        scr[SCR.A_light_re, b] = scr[SCR.A_light_re, b] + mu_re
+        scr[SCR.A_light_im, b] = scr[SCR.A_light_im, b] + mu_im
+
+
+@jit(inline="always")
+def _table_lookups(params, k, tab, scr, start, stop):
+    """Phase 1d: form factors, the g-2 loop integral I(m_S^2/m_l^2) and the K -> mu nu S width J."""
+    for i in range(start, stop):
+        b = i - start
+        m_S = params[7][i] * k.MeV
+        ln_m_S = scr[SCR.ln_m_S, b]
+        x = m_S * m_S
+        scr[SCR.f0_BK, b] = _interp_uniform(x, tab.ff_q2_min, tab.ff_inv_dq2, tab.ff_f0_BK)
+        scr[SCR.A0_BKst, b] = _interp_uniform(x, tab.ff_q2_min, tab.ff_inv_dq2, tab.ff_A0_BKst)
+        scr[SCR.g2_I_mu, b] = _interp_uniform(2.0 * (ln_m_S - k.ln_m_mu), tab.g2_lnr_min, tab.g2_inv_dlnr, tab.g2_I)
+        scr[SCR.g2_I_e, b] = _interp_uniform(2.0 * (ln_m_S - k.ln_m_e), tab.g2_lnr_min, tab.g2_inv_dlnr, tab.g2_I)
+        # K+ -> mu+ nu S(-> e+ e-) counts in the NA48/2 region m_ee >= 140 MeV only
         J = _interp_uniform(m_S, tab.kmunuS_min, tab.kmunuS_inv_dm, tab.kmunuS_J)
-    scr[SCR.J_kmunuS, b] = J
+        scr[SCR.J_kmunuS, b] = J if m_S >= k.NA48_mee_min else 0.0
 
 
 @jit(inline="always")
@@ -800,8 +808,8 @@ def batch_kernel(params, k, tab, cons, out, verdicts, scratch):
         start, stop = np.uint64(block_start), np.uint64(min(block_start + BLOCK_POINTS, n))
         _logs_and_electron_loop(params, k, scratch, start, stop)
         _upscattering_lookups(tab, scratch, stop - start)
-        for i in range(start, stop):
-            _lookups(i, i - start, params, k, tab, scratch)
+        _muon_loop(params, k, scratch, start, stop)
+        _table_lookups(params, k, tab, scratch, start, stop)
         _S_and_nu4_widths(params, k, tab, scratch, out, start, stop)
         _couplings_and_two_body(params, k, tab, scratch, out, start, stop)
         _measured_final_states(params, k, out, start, stop)
