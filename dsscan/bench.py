@@ -78,14 +78,11 @@ def kernel_rate(points: dict[str, np.ndarray], constraints: str, repeats: int) -
     from dsscan.physics import kernel
 
     cset = load_constraint_set(constraints)
-    params = readonly_float64(points[name] for name in PARAMETER_NAMES)
-    n = len(params[0])
-    out = np.empty((kernel.N_OBS, n))
-    verdicts = np.zeros((len(cset.constraints) + 1, -(-n // 8)), dtype=np.uint8)
-    scratch = np.empty((kernel.N_SCRATCH, kernel.BLOCK_POINTS))
-    args = (params, kernel.kernel_constants(), kernel.kernel_tables(), kernel.compile_constraints(cset), out, verdicts, scratch)
-    kernel.batch_kernel(*args)  # compile / load from cache
-    return _best_rate(lambda: kernel.batch_kernel(*args), n, repeats)
+    arrays = readonly_float64(points[name] for name in PARAMETER_NAMES)
+    buffers = kernel.allocate_buffers(len(arrays[0]), len(cset.constraints))
+    compiled = kernel.compile_constraints(cset)
+    kernel.run_kernel(arrays, compiled, buffers)  # compile / load from cache
+    return _best_rate(lambda: kernel.run_kernel(arrays, compiled, buffers), len(arrays[0]), repeats)
 
 
 def evaluate_rate(points: dict[str, np.ndarray], constraints: str, repeats: int) -> float:

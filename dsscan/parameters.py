@@ -47,6 +47,11 @@ def domain_limits() -> dict[str, float]:
     }
 
 
+# Codes of the domain conditions after the nine finiteness checks (codes 1 .. 9), in the order of
+# ``domain_conditions``; 0 is inside the domain.
+CODE_KAPPA, CODE_ETA_D, CODE_G_D, CODE_U_MU4, CODE_M_S, CODE_M_NU4 = range(len(PARAMETER_NAMES) + 1, len(PARAMETER_NAMES) + 7)
+
+
 def domain_conditions() -> tuple[tuple[str, str], ...]:
     """The conditions of the supported domain as (parameter, what is expected), in the order
     ``domain_codes`` numbers them (from 1) and ``check_domain`` reports them."""
@@ -66,7 +71,7 @@ def readonly_float64(arrays) -> tuple[np.ndarray, ...]:
     of them came writable from numpy and which read-only from Arrow."""
     views = []
     for a in arrays:
-        view = np.ascontiguousarray(a, dtype=np.float64).view()
+        view = np.require(a, np.float64, ["C", "A"]).view()
         view.flags.writeable = False
         views.append(view)
     return tuple(views)
@@ -79,22 +84,22 @@ def _domain_codes(params, g_D_min, U_mu4_min, m_S_min, m_S_max, m_nu4_max, MeV, 
     kappa, eta_d, g_D, U, m_S, m4 = params[0], params[1], params[5], params[6], params[7], params[8]
     for i in range(codes.shape[0]):
         code = 0
-        for j in range(9):
+        for j in range(len(params)):
             if code == 0 and not math.isfinite(params[j][i]):
                 code = 1 + j
         if code == 0:
             if kappa[i] < 0:
-                code = 10
+                code = CODE_KAPPA
             elif eta_d[i] < 0:
-                code = 11
+                code = CODE_ETA_D
             elif g_D[i] < g_D_min:
-                code = 12
+                code = CODE_G_D
             elif U[i] < U_mu4_min or U[i] >= 1:
-                code = 13
+                code = CODE_U_MU4
             elif m_S[i] <= m_S_min or m_S[i] > m_S_max:
-                code = 14
+                code = CODE_M_S
             elif m4[i] * MeV <= m_S[i] * MeV or m4[i] > m_nu4_max:  # compared in GeV, the kernel's units
-                code = 15
+                code = CODE_M_NU4
         codes[i] = code
 
 
@@ -102,6 +107,9 @@ def domain_codes(points: dict[str, np.ndarray]) -> np.ndarray:
     """int8 per point: 0 inside the supported domain, else 1 + the first broken condition's index."""
     lim = domain_limits()
     params = readonly_float64(points[name] for name in PARAMETER_NAMES)
+    lengths = {name: len(a) for name, a in zip(PARAMETER_NAMES, params)}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"parameter arrays differ in length: {lengths}")
     codes = np.empty(len(params[0]), dtype=np.int8)
     _domain_codes(params, lim["g_D_min"], lim["U_mu4_min"], lim["m_S_min_MeV"], lim["m_S_max_MeV"],
                   lim["m_nu4_max_MeV"], to_natural(1.0, "MeV"), codes)

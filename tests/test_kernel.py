@@ -181,3 +181,33 @@ def test_read_only_and_writable_parameter_arrays_give_the_same_table():
         mixed[name] = values.copy()
         mixed[name].flags.writeable = j % 2 == 0
     assert dsscan.evaluate(mixed, "datta2024").equals(dsscan.evaluate(points, "datta2024"))
+
+
+@pytest.mark.parametrize("n", [0, 1, 5, 8, 13, 2048 + 3])
+def test_verdict_bitmaps_have_arrow_padding_zeroed(n):
+    """Bits past the last point and the bitmap's padding bytes are zero (Arrow's layout recommends
+    it, and a stale bit would surface in any reader that looks at whole bytes)."""
+    points = {k: v[:n] for k, v in random_points(np.random.default_rng(13), max(n, 1), (1.1, 279.0)).items()}
+    table = dsscan.evaluate(points, "datta2024")
+    assert table.num_rows == n
+    for name in [c for c in table.column_names if c.startswith("pass_")] + ["allowed"]:
+        for chunk in table.column(name).chunks:
+            bitmap = np.frombuffer(chunk.buffers()[1], dtype=np.uint8)
+            bits = np.unpackbits(bitmap, bitorder="little")
+            assert not bits[n:].any(), name
+            np.testing.assert_array_equal(bits[:n].astype(bool), chunk.to_numpy(zero_copy_only=False))
+
+
+def test_a_kernel_compiled_for_another_column_order_is_recompiled(monkeypatch):
+    """numba's disk cache is keyed by kernel.py alone, so a cached kernel could carry an older
+    schema.OBSERVABLES order; run_batch compares the compiled layout with the current one."""
+    from dsscan.physics import kernel
+
+    points = random_points(np.random.default_rng(14), 10, (1.1, 279.0))
+    before = dsscan.evaluate(points, "datta2024")
+    for checksum in (kernel.LAYOUT_CHECKSUM ^ 1, kernel.LAYOUT_CHECKSUM):  # stale, then back to current
+        monkeypatch.setattr(kernel, "LAYOUT_CHECKSUM", checksum)
+        kernel._check_compiled_layout.cache_clear()
+        dsscan.evaluate(points, "datta2024")
+        assert kernel._compiled_layout() == checksum
+    assert_same_bits(dsscan.evaluate(points, "datta2024"), before)

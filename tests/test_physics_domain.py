@@ -101,3 +101,17 @@ def finite_or_value_error(change: dict) -> None:
 def test_tiny_widths_are_finite_or_refused_by_name(change):
     """Points at the underflow edges: each gives finite observables or a ValueError naming a parameter."""
     finite_or_value_error(change)
+
+
+def test_every_domain_code_names_a_condition():
+    from dsscan.parameters import CODE_M_NU4, domain_conditions
+
+    assert len(domain_conditions()) == CODE_M_NU4  # codes 1 .. CODE_M_NU4, one per condition
+
+
+def test_inside_domain_refuses_arrays_of_unequal_length():
+    from dsscan.parameters import inside_domain
+
+    points = {n: np.asarray(v, dtype=float) for n, v in batch({"g_D": 0.3}).items()} | {"U_mu4": np.array([4.5e-3])}
+    with pytest.raises(ValueError, match="length"):
+        inside_domain(points)

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import functools
 import math
-from decimal import Decimal, getcontext
+import zlib
+from decimal import Decimal, localcontext
 from typing import NamedTuple
 
 import numpy as np
@@ -50,23 +51,11 @@ class KernelConstants(NamedTuple):
 
     m_e: float
     m_mu: float
-    m_tau: float
-    m_c: float
-    m_b: float
-    m_t: float
-    m_pip: float
-    m_pi0: float
-    m_Kp: float
     m_K0: float
-    m_Kst0: float
-    m_Kstp: float
-    m_Bp: float
-    m_B0: float
     m_Bs: float
     tau_Bp: float
     tau_B0: float
     v: float
-    alpha_em: float
     hbar_c: float
     SM_Bp_Kpnunu: float
     SM_B0_Kst0nunu: float
@@ -144,7 +133,7 @@ class KernelConstants(NamedTuple):
 
 
 class KernelTables(NamedTuple):
-    """The preloaded tables, each on a uniform grid (x_min, dx, values)."""
+    """The preloaded tables, each on a uniform grid given as (x_min, 1/dx, values)."""
 
     ff_q2_min: float
     ff_inv_dq2: float
@@ -261,6 +250,9 @@ def kernel_tables() -> KernelTables:
     # the four integrals side by side, so the corners of one cell share cache lines
     ln_I_CH2_over_D = scat.ln_I_CH2 - scat.ln_D_CH2[np.newaxis, :]
     ln_I = np.stack([scat.ln_I_MB_C12, scat.ln_I_MB_p, scat.ln_I_MB_n, ln_I_CH2_over_D], axis=-1)
+    if not (np.isfinite(ln_I).all() and np.abs(ln_I).max() < EXP_SIMD_ARG_MAX):
+        raise ValueError("the upscattering tables hold an ln I outside the kernel's exp range; rebuild them "
+                         "with 'dsscan tables build' (a zero integral would give ln I = -inf)")
     return KernelTables(
         ff_q2_min=float(ff.q2_GeV2[0]), ff_inv_dq2=1 / float(ff.q2_GeV2[1] - ff.q2_GeV2[0]),
         ff_f0_BK=ff.f0_BK, ff_A0_BKst=ff.A0_BKst,
@@ -306,10 +298,11 @@ INV_64PI = 1 / (64 * math.pi)
 
 def _ln2_split() -> tuple[float, float]:
     """ln2 = LN2_HI + LN2_LO with the low 21 mantissa bits of LN2_HI zero (fdlibm's split), so k LN2_HI is exact for |k| < 2^21."""
-    getcontext().prec = 50
-    ln2 = Decimal(2).ln()
-    hi = float((np.float64(float(ln2)).view(np.int64) & ~np.int64((1 << 21) - 1)).view(np.float64))
-    return hi, float(ln2 - Decimal(hi))
+    with localcontext() as context:
+        context.prec = 50
+        ln2 = Decimal(2).ln()
+        hi = float((np.float64(float(ln2)).view(np.int64) & ~np.int64((1 << 21) - 1)).view(np.float64))
+        return hi, float(ln2 - Decimal(hi))
 
 
 LN2_HI, LN2_LO = _ln2_split()
@@ -318,6 +311,7 @@ SQRT_HALF = math.sqrt(0.5)
 EXP_TAYLOR = tuple(1.0 / math.factorial(n) for n in range(14))  # 1/n!, n = 0 .. 13
 ARTANH_TAIL = tuple(2.0 / (2 * n + 3) for n in range(11))  # 2 artanh(s) = 2s + s R, R = sum_{n>=1} 2 z^n / (2n+1), z = s^2
 EXPONENT_BIAS, MANTISSA_BITS = 1023, 52
+EXP_SIMD_ARG_MAX = (EXPONENT_BIAS - 1) * math.log(2.0)  # 2^k stays a normal float for |x| below this
 MANTISSA_MASK = (1 << MANTISSA_BITS) - 1
 
 
@@ -339,7 +333,7 @@ def _bits_of_float(typingctx, x):
 
 @jit(inline="always")
 def exp_simd(x):
-    """e^x for |x| < 708, within 1 ulp of glibc's exp."""
+    """e^x for |x| < EXP_SIMD_ARG_MAX (708.4), within 1 ulp of glibc's exp."""
     k = math.floor(x * INV_LN2 + 0.5)
     r = (x - k * LN2_HI) - k * LN2_LO
     p = EXP_TAYLOR[13]
@@ -477,7 +471,8 @@ def _heavy_loops(x, series):
 
 @jit(inline="always")
 def _sqrt_kallen(x, A_B):
-    """lambda^{1/2}(M^2, m^2, x) = (x^2 - 2 A x + B)^{1/2}, 0 at and above threshold."""
+    """lambda^{1/2}(M^2, m^2, x) = (x^2 - 2 A x + B)^{1/2}, clamped at 0 (the supported m_S <= 2 m_pi
+    stays below every M - m threshold, so lambda > 0 there)."""
     A, B = A_B
     return math.sqrt(max(x * x - 2.0 * A * x + B, 0.0))
 
@@ -843,6 +838,25 @@ def _pool_array(shape: tuple[int, ...], dtype) -> tuple[np.ndarray, "pa.Buffer"]
     return np.frombuffer(buffer, dtype=dtype).reshape(shape), buffer
 
 
+class KernelBuffers(NamedTuple):
+    """What ``batch_kernel`` writes for n points, and the Arrow buffers behind its outputs."""
+
+    n: int
+    out: np.ndarray  # [N_OBS, stride] float64, stride = n rounded up to 8: rows on 64-byte boundaries
+    out_buffer: "pa.Buffer"
+    verdicts: np.ndarray  # [n_constraints + 1, n_bytes] uint8 bitmaps, n_bytes = ceil(n / 64) * 8
+    verdict_buffer: "pa.Buffer"
+    scratch: np.ndarray  # [N_SCRATCH, BLOCK_POINTS]
+
+
+def allocate_buffers(n: int, n_constraints: int) -> KernelBuffers:
+    """Output buffers for an n-point batch, with Arrow's padding of the bitmaps zeroed."""
+    out, out_buffer = _pool_array((N_OBS, -(-n // 8) * 8), np.float64)
+    verdicts, verdict_buffer = _pool_array((n_constraints + 1, -(-n // 64) * 8), np.uint8)
+    verdicts[:, -(-n // 8):] = 0
+    return KernelBuffers(n, out, out_buffer, verdicts, verdict_buffer, np.empty((N_SCRATCH, BLOCK_POINTS)))
+
+
 class BatchResult(NamedTuple):
     """A batch's observables and verdicts as Arrow arrays (zero-copy views of the kernel's buffers)."""
 
@@ -851,29 +865,49 @@ class BatchResult(NamedTuple):
 
 
 def run_batch(params: dict[str, np.ndarray], cset: ConstraintSet) -> BatchResult:
-    """Observables and verdicts of domain-checked, contiguous float64 parameter arrays."""
+    """Observables and verdicts of domain-checked parameter arrays."""
     import pyarrow as pa
 
     arrays = readonly_float64(params[name] for name in PARAMETER_NAMES)
-    n = len(arrays[0])
-    stride = -(-n // 8) * 8  # rows start on 64-byte boundaries
-    out, out_buffer = _pool_array((N_OBS, stride), np.float64)
-    n_bytes = -(-n // 64) * 8
-    verdicts, verdict_buffer = _pool_array((len(cset.constraints) + 1, n_bytes), np.uint8)
-    verdicts[:, -(-n // 8):] = 0  # Arrow's padding
-    scratch = np.empty((N_SCRATCH, BLOCK_POINTS))
-    batch_kernel(arrays, kernel_constants(), kernel_tables(), _compiled(cset.name, cset.sha256, cset), out, verdicts, scratch)
-    row_bytes = 8 * stride
+    buffers = allocate_buffers(len(arrays[0]), len(cset.constraints))
+    run_kernel(arrays, _compiled(cset.name, cset.sha256, cset), buffers)
+    n, row_bytes, bitmap_bytes = buffers.n, 8 * buffers.out.shape[1], buffers.verdicts.shape[1]
     return BatchResult(
         observables=[
-            pa.Array.from_buffers(pa.float64(), n, [None, out_buffer.slice(j * row_bytes, row_bytes)])
+            pa.Array.from_buffers(pa.float64(), n, [None, buffers.out_buffer.slice(j * row_bytes, row_bytes)])
             for j in range(N_OBS)
         ],
         verdicts=[
-            pa.Array.from_buffers(pa.bool_(), n, [None, verdict_buffer.slice(c * n_bytes, n_bytes)])
-            for c in range(verdicts.shape[0])
+            pa.Array.from_buffers(pa.bool_(), n, [None, buffers.verdict_buffer.slice(c * bitmap_bytes, bitmap_bytes)])
+            for c in range(buffers.verdicts.shape[0])
         ],
     )
+
+
+def run_kernel(arrays: tuple[np.ndarray, ...], cons: CompiledConstraints, buffers: KernelBuffers) -> None:
+    """``batch_kernel`` on read-only float64 parameter arrays (``readonly_float64``) into ``buffers``."""
+    _check_compiled_layout()
+    batch_kernel(arrays, kernel_constants(), kernel_tables(), cons, buffers.out, buffers.verdicts, buffers.scratch)
+
+
+# The order of the output rows (schema.OBSERVABLES) is frozen into the compiled kernel, but numba's
+# disk cache is keyed by this file alone: after a change to schema.py a cached kernel would write
+# rows in the old order. So the kernel's layout is compared with the current one once per process,
+# and a stale compilation is replaced.
+LAYOUT_CHECKSUM = zlib.crc32("\n".join(OBSERVABLES).encode())
+
+
+@jit
+def _compiled_layout():
+    """LAYOUT_CHECKSUM as it was when this file's functions were compiled (or loaded from the cache)."""
+    return LAYOUT_CHECKSUM
+
+
+@functools.cache
+def _check_compiled_layout() -> None:
+    if _compiled_layout() != LAYOUT_CHECKSUM:
+        for dispatcher in (_compiled_layout, batch_kernel):
+            dispatcher.recompile()
 
 
 _COMPILED: dict[tuple[str, str], CompiledConstraints] = {}

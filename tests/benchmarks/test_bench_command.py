@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import pathlib
 
 import pytest
@@ -17,12 +18,10 @@ def test_dsscan_bench_prints_every_measurement_as_json(capsys):
     assert run_cli("bench", config, "--points", "20000", "--reference-points", "20", "--repeats", "1", "--json") == 0
     result = json.loads(capsys.readouterr().out)
     for key in ("kernel_points_per_s", "evaluate_points_per_s", "reference_points_per_s",
-                "reference_with_scattering_points_per_s", "peak_rss_MiB_for_1e6_batch",
-                "cold_start_s", "warm_start_s", "warm_one_point_ms"):
-        assert result[key] > 0, key
-    assert result["speedup_vs_reference"] == pytest.approx(result["evaluate_points_per_s"] / result["reference_points_per_s"])
-    assert result["speedup_vs_reference_with_scattering"] == pytest.approx(
-        result["evaluate_points_per_s"] / result["reference_with_scattering_points_per_s"])
+                "reference_with_scattering_points_per_s", "speedup_vs_reference", "speedup_vs_reference_with_scattering",
+                "peak_rss_MiB_for_1e6_batch", "cold_start_s", "warm_start_s", "warm_one_point_ms"):
+        assert math.isfinite(result[key]) and result[key] > 0, key
+    assert result["points"] == 20000 and result["reference_points"] == 20
     # (no timing is compared: a test must not depend on how loaded the machine is)
 
 
