@@ -16,7 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Draw points from a scan config and measure, in one run and on one thread: the compiled kernel "
             "(observables + constraint verdicts), dsscan.evaluate (the same plus the Arrow table), the per-point "
             "reference with and without the upscattering integrals, their ratios, the peak memory of a "
-            "10^6-point batch and the cold/warm start of a fresh process."
+            "10^6-point batch, the cold/warm start of a fresh process and the time of a one-point "
+            "evaluate once the tables and kernel are loaded."
         ),
         epilog="example: dsscan bench configs/datta2024.toml --points 1000000",
         formatter_class=argparse.RawDescriptionHelpFormatter,

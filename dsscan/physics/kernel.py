@@ -33,7 +33,7 @@ from numba.extending import intrinsic
 
 from dsscan.constraints import ConstraintSet
 from dsscan.inputs import load_inputs, to_natural
-from dsscan.parameters import PARAMETER_NAMES, readonly_float64
+from dsscan.parameters import PARAMETER_NAMES, domain_limits, readonly_float64
 from dsscan.physics.ckm import fcnc_coefficients
 from dsscan.physics.formfactors import load_formfactors
 from dsscan.physics.reference import kappa_eff
@@ -395,8 +395,6 @@ HEAVY_LOOP_TERMS = 10
 def heavy_loop_series(inp) -> np.ndarray:
     """[3, HEAVY_LOOP_TERMS] coefficients of x^m, x = m_S^2, of the loop sums that multiply eta_d
     (tau + b, N_c Q^2 = 1, 1/3), eta_c and eta_t (N_c Q^2 = 4/3) in kappa_eff: sum_f w_f A_{1/2}(x / 4 m_f^2)."""
-    from dsscan.parameters import domain_limits
-
     x_max = (domain_limits()["m_S_max_MeV"] * to_natural(1.0, "MeV")) ** 2
     groups = (((inp.m_tau, 1.0), (inp.m_b, 1 / 3)), ((inp.m_c, 4 / 3),), ((inp.m_t, 4 / 3),))
     a = A_HALF_SERIES[:HEAVY_LOOP_TERMS]
@@ -487,11 +485,11 @@ def _gamma_S_ll(y, m_l, m_S):
 
 
 # --- one block of points: lookups, then short vectorisable passes ---------------------------------
-# Phase 1 computes what needs transcendental calls or table lookups into the rows of a per-block
-# scratch array: logs and the electron loop, the upscattering integrals, then point by point what
-# branches (the muon loop's three regimes, clamped interpolations). Phase 2 is a series of straight
-# loops, one per group of observables, that LLVM turns into SIMD code (8 points per AVX-512
-# instruction; libm calls stay scalar). Each writes at most eight output rows (beyond that LLVM gives
+# Phase 1 computes what needs logs, exponentials or table lookups into the rows of a per-block
+# scratch array: logs and the electron loop, the upscattering integrals, the muon loop point by point
+# (three regimes, one of them the only libm call left, asin), the clamped table interpolations.
+# Phase 2 is a series of straight loops, one per group of observables, that LLVM turns into SIMD
+# code (8 points per AVX-512 instruction). Each writes at most eight output rows (beyond that LLVM gives
 # up on the runtime alias checks) and runs over unsigned indices (signed ones carry numba's
 # negative-index wraparound, which blocks it). SIMD and scalar code round alike (no fastmath, no FMA
 # contraction), so a point's bits do not depend on where it sits in a batch.
