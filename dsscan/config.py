@@ -11,7 +11,6 @@ import difflib
 import math
 import os
 import pathlib
-import re
 import tomllib
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 from dsscan.constraints import load_constraint_set, shipped_constraint_sets
 from dsscan.parameters import PARAMETER_NAMES, domain_limits
 from dsscan.points_file import file_sha256, read_points_file
+from lake.layout import SCAN_NAME, SCAN_NAME_RULE, is_scan_name  # noqa: F401  (SCAN_NAME: the rule, for importers)
 from lake.storage import check_object_store_root, is_object_store
 
 SAMPLERS = ("uniform", "sobol", "lhs", "list")
@@ -34,8 +34,6 @@ LIST_KEYS = ("points_file", "points_sha256")  # only with sampler = "list"
 SCAN_KEYS = SCAN_REQUIRED + tuple(SCAN_DEFAULTS) + LIST_KEYS
 LAKE_DEFAULTS = {"root": "./lake"}
 TOP_LEVEL_KEYS = ("scan", "parameters", "lake")
-MAX_SCAN_NAME_LENGTH = 100
-SCAN_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_SCAN_NAME_LENGTH - 1}}}")
 
 
 class ConfigError(ValueError):
@@ -249,12 +247,8 @@ def _parse_scan(scan: dict) -> dict[str, Any]:
         if key not in scan and not (key == "points" and scan.get("sampler") == LIST_SAMPLER):
             raise ConfigError(f"scan.{key}", "missing; required keys are " + ", ".join(SCAN_REQUIRED))
     name = scan["name"]
-    if not isinstance(name, str) or not SCAN_NAME.fullmatch(name):
-        raise ConfigError(
-            "scan.name",
-            f"expected up to {MAX_SCAN_NAME_LENGTH} letters, digits, '.', '_' or '-', starting with a letter or digit "
-            f"(it names the lake folder scan=<name>), got {name!r}",
-        )
+    if not is_scan_name(name):
+        raise ConfigError("scan.name", f"expected {SCAN_NAME_RULE}, got {name!r}")
     merged = {**SCAN_DEFAULTS, **scan}
     store = _choice(merged, "store", STORE_POLICIES)
     if "sample_rate" in scan and store != SAMPLED_STORE:

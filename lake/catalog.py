@@ -4,33 +4,40 @@ Views: ``points`` (every recorded chunk file of every scan, with the hive partit
 ``scan``), ``scans`` (one row per manifest) and ``chunks`` (one row per recorded chunk).
 ``points`` is a ``pyarrow.dataset`` over the recorded files registered in DuckDB, so a lake on
 an object store (``s3://``) is read through pyarrow's filesystem, without DuckDB's httpfs.
-After the views exist the connection is locked: DuckDB itself can read or write no file,
-extensions cannot be installed or loaded, and settings cannot be changed.
-``read_only_query`` additionally admits a single SELECT-like statement only.
+After the views exist the connection is locked: DuckDB itself can read or write no file (no
+temporary directory either, so nothing spills to disk and no directory is on DuckDB's allowed
+list), its memory is limited, extensions cannot be installed or loaded, and settings cannot be
+changed. ``read_only_query`` additionally admits one read query only: a SELECT (WITH, FROM,
+DESCRIBE, SHOW, SUMMARIZE, VALUES) or an EXPLAIN [ANALYZE] of one; DuckDB's EXPLAIN ANALYZE
+executes the statement it explains, so the explained statement is parsed and checked as well.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
+import re
 
 import duckdb
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from lake.layout import SCAN_PARTITION, manifest_paths, scan_dir
+from lake.layout import SCAN_PARTITION, manifest_paths
 from lake.manifest import ChunkRecord, Manifest
-from lake.maintenance import recorded_files
+from lake.maintenance import chunk_path, read_manifest, recorded_files
 from lake.storage import LakePath, arrow_location, lake_path
 from lake.writer import read_schema
 
-READ_ONLY_STATEMENTS = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN)
+DEFAULT_MEMORY_LIMIT = "2GB"  # DuckDB's own default is 80 % of the machine's memory
+MEMORY_SIZE = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
+EXPLAIN_ANALYZE = ("ANALYZE", "ANALYSE")
 _ARROW_TYPES = {"int": pa.int64(), "str": pa.string(), "float": pa.float64()}
 # ``chunks`` has the manifest's chunk records with ``index`` renamed ``chunk``, keyed by ``scan``.
 CHUNKS_SCHEMA = pa.schema(
     [("scan", pa.string())]
     + [("chunk" if f.name == "index" else f.name, _ARROW_TYPES[f.type]) for f in dataclasses.fields(ChunkRecord)]
 )
+NO_SPILL = ("SET temp_directory = ''", "SET max_temp_directory_size = '0B'")
 LOCKDOWN = (
     "SET enable_external_access = false",
     "SET autoinstall_known_extensions = false",
@@ -40,7 +47,7 @@ LOCKDOWN = (
 
 
 def load_manifests(root: str | os.PathLike | LakePath) -> list[Manifest]:
-    manifests = [Manifest.load(p) for p in manifest_paths(root)]
+    manifests = [read_manifest(p) for p in manifest_paths(root)]
     if not manifests:
         raise ValueError(
             f"no scans under lake root {str(root)!r} (expected {SCAN_PARTITION}=<name>/manifest.json); "
@@ -72,7 +79,7 @@ def points_dataset(root: str | os.PathLike | LakePath, manifests: list[Manifest]
     """The recorded files of ``manifests``, each once, as one dataset with the partition column ``scan``;
     scans whose columns differ (other constraint sets) are unified by name, missing values null."""
     root = lake_path(root)
-    files = [scan_dir(root, m.scan) / file for m in manifests for file in recorded_files(m)]  # compacted: many chunks, one file
+    files = [chunk_path(root, m.scan, file) for m in manifests for file in recorded_files(m)]  # compacted: many chunks, one file
     if not files:
         return None
     first_of_each_scan = {f.parent: f for f in reversed(files)}.values()
@@ -86,10 +93,16 @@ def points_dataset(root: str | os.PathLike | LakePath, manifests: list[Manifest]
     )
 
 
-def open_catalog(root: str | os.PathLike | LakePath) -> duckdb.DuckDBPyConnection:
-    """A locked DuckDB connection with the views ``points``, ``scans`` and ``chunks`` over ``root``."""
+def open_catalog(root: str | os.PathLike | LakePath, memory_limit: str = DEFAULT_MEMORY_LIMIT) -> duckdb.DuckDBPyConnection:
+    """A locked DuckDB connection with the views ``points``, ``scans`` and ``chunks`` over ``root``,
+    using at most ``memory_limit`` (``2GB``, ``512MiB``, ...) and no disk: a query that needs more
+    fails with DuckDB's out-of-memory error instead of spilling."""
+    if not MEMORY_SIZE.fullmatch(memory_limit.strip()):
+        raise ValueError(f"memory limit {memory_limit!r}: expected a size such as 2GB, 512MiB or 1.5GB")
     manifests = load_manifests(root)
     con = duckdb.connect(":memory:")
+    for statement in (*NO_SPILL, f"SET memory_limit = '{memory_limit.strip()}'"):
+        con.execute(statement)
     con.from_arrow(_scans_table(manifests)).create("scans")
     con.from_arrow(_chunks_table(manifests)).create("chunks")
     points = points_dataset(root, manifests)
@@ -100,15 +113,57 @@ def open_catalog(root: str | os.PathLike | LakePath) -> duckdb.DuckDBPyConnectio
     return con
 
 
-def read_only_query(con: duckdb.DuckDBPyConnection, query: str) -> duckdb.DuckDBPyRelation:
-    """Run one SELECT / WITH / DESCRIBE / SHOW / SUMMARIZE / EXPLAIN statement; refuse anything else."""
+def _statement_types(query: str) -> list[duckdb.StatementType]:
     try:
-        statements = duckdb.extract_statements(query)
+        return [s.type for s in duckdb.extract_statements(query)]
     except duckdb.Error as exc:
         raise ValueError(f"cannot parse the query: {str(exc).splitlines()[0]}") from None
-    if len(statements) != 1:
-        raise ValueError(f"expected exactly one statement, got {len(statements)}")
-    kind = statements[0].type
-    if kind not in READ_ONLY_STATEMENTS:
-        raise ValueError(f"the lake is read-only: only SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE and EXPLAIN are allowed, got {kind.name}")
+
+
+def _explained_candidates(query: str) -> list[str]:
+    """What an EXPLAIN statement may explain: the text after ``EXPLAIN [ANALYZE]``, and after a
+    following parenthesised option list (``EXPLAIN (ANALYZE, FORMAT json) ...``) if there is one.
+    DuckDB's tokenizer finds the words, so comments between them do not hide them."""
+    tokens = duckdb.tokenize(query)
+    ends = [start for start, _ in tokens[1:]] + [len(query)]
+    words = [(start, query[start:end].strip()) for (start, kind), end in zip(tokens, ends) if kind != duckdb.token_type.comment]
+    starts, words = [start for start, _ in words], [word for _, word in words]
+    position = 1  # words[0] is EXPLAIN
+    while position < len(words) and words[position].upper() in EXPLAIN_ANALYZE:
+        position += 1
+    candidates = [query[starts[position]:]] if position < len(words) else []
+    if position < len(words) and words[position] == "(":
+        depth = 0
+        for after, word in enumerate(words[position:], start=position + 1):
+            depth += word.count("(") - word.count(")")
+            if depth == 0:
+                candidates += [query[starts[after]:]] if after < len(words) else []
+                break
+    return candidates
+
+
+def check_read_only(query: str) -> None:
+    """A one-line ValueError unless ``query`` is a single read query (see the module docstring)."""
+    types = _statement_types(query)
+    if len(types) != 1:
+        raise ValueError(f"expected exactly one statement, got {len(types)}")
+    if types[0] == duckdb.StatementType.SELECT:
+        return
+    allowed = "only SELECT, WITH, FROM, DESCRIBE, SHOW, SUMMARIZE and EXPLAIN of one of them are allowed"
+    if types[0] != duckdb.StatementType.EXPLAIN:
+        raise ValueError(f"the lake is read-only: {allowed}, got {types[0].name}")
+    explained = []
+    for candidate in _explained_candidates(query):
+        try:
+            explained.append(_statement_types(candidate))
+        except ValueError:
+            continue  # not where the explained statement starts
+    if not explained or any(kinds != [duckdb.StatementType.SELECT] for kinds in explained):
+        kind = next((k[0].name for k in explained if k and k != [duckdb.StatementType.SELECT]), "a statement it cannot read")
+        raise ValueError(f"the lake is read-only: {allowed}; this EXPLAIN explains {kind}")
+
+
+def read_only_query(con: duckdb.DuckDBPyConnection, query: str) -> duckdb.DuckDBPyRelation:
+    """Run one read query (``check_read_only``); refuse anything else."""
+    check_read_only(query)
     return con.sql(query)

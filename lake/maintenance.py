@@ -2,7 +2,10 @@
 
 The manifest is the truth: a recorded file must exist, match its sha256 and read with its row
 count; any other file in the scan folder is garbage (a chunk written but never recorded, e.g.
-by a driver that was killed). Compaction writes merged files first and switches the manifest to
+by a driver that was killed). A manifest whose chunk entry names anything but a chunk file of
+its own scan holding that chunk (``../../x.parquet``, an absolute path, another chunk's file), or
+which names another scan than its folder's, has been tampered with: ``verify`` reports it, and
+nothing reads, rewrites or deletes the files such an entry names. Compaction writes merged files first and switches the manifest to
 them in one atomic save, so a crash at any point leaves a readable scan plus, at worst, garbage.
 Several chunk records may then name one file; readers open each file once.
 """
@@ -11,50 +14,108 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import pathlib
 from dataclasses import dataclass
 from itertools import groupby
+from typing import Iterable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lake.atomic import atomic_write, sha256_of
-from lake.layout import CHUNK_DIGITS, MANIFEST_NAME, manifest_path, scan_dir
+from lake.layout import MANIFEST_NAME, chunk_file_name, folder_scan, holds_chunk, manifest_path, merged_file_name, scan_dir
 from lake.manifest import RUNNING, ChunkRecord, Manifest
 from lake.storage import LakePath, arrow_location, remove_tree
 from lake.writer import FILE_METADATA_KEY, parquet_bytes, read_file_metadata
 
 COMPACT_TARGET_ROWS = 1_000_000  # rows per merged file (a chunk file at or above it is left alone)
 MISSING, CORRUPTED, UNREADABLE, GARBAGE = "missing", "corrupted", "unreadable", "garbage"
+TAMPERED = "tampering"
 
 
 @dataclass(frozen=True)
 class Problem:
     scan: str
     file: str
-    kind: str  # MISSING, CORRUPTED, UNREADABLE or GARBAGE
+    kind: str  # MISSING, CORRUPTED, UNREADABLE, GARBAGE or TAMPERED
     detail: str
 
     def __str__(self) -> str:
         return f"{self.kind}: scan={self.scan}/{self.file}: {self.detail}"
 
 
-def load_scan(root: str | LakePath, scan: str) -> Manifest:
+def read_manifest(path: LakePath) -> Manifest:
+    """The manifest at ``<root>/scan=<name>/manifest.json``, refused if it names another scan."""
+    manifest = Manifest.load(path)
+    if manifest.scan != folder_scan(path.parent):
+        raise ValueError(f"{path}: {TAMPERED}: the manifest names scan {manifest.scan!r}, not the scan of its folder; "
+                         "nothing reads it ('dsscan lake rm' removes the folder)")
+    return manifest
+
+
+def existing_manifest_path(root: str | LakePath, scan: str) -> LakePath:
     path = manifest_path(root, scan)
     if not path.exists():
         raise FileNotFoundError(f"the lake {str(root)!r} holds no scan named {scan!r} (no {path})")
-    return Manifest.load(path)
+    return path
+
+
+def load_scan(root: str | LakePath, scan: str) -> Manifest:
+    return read_manifest(existing_manifest_path(root, scan))
+
+
+def tampered_entries(manifest: Manifest) -> list[Problem]:
+    """Chunk records whose ``file`` is not a chunk file of this scan that holds the chunk."""
+    return [
+        Problem(manifest.scan, MANIFEST_NAME, TAMPERED,
+                f"chunk {r.index!r} records the file {r.file!r}, which is not {chunk_file_name(r.index) if isinstance(r.index, int) else 'a chunk file'} "
+                "of this scan nor a compacted file holding it; nothing reads or deletes it")
+        for r in manifest.chunks.values() if not holds_chunk(r.file, r.index)
+    ]
+
+
+LINK_DETAIL = "a symbolic link (it could lead out of the lake), not a file the lake wrote; nothing reads it"
+
+
+def _is_local_link(path: LakePath) -> bool:
+    return isinstance(path, pathlib.Path) and path.is_symlink()
+
+
+def chunk_path(root: str | LakePath, scan: str, file: str) -> LakePath:
+    """A recorded chunk file; a ValueError if it is a local symbolic link."""
+    path = scan_dir(root, scan) / file
+    if _is_local_link(path):
+        raise ValueError(str(Problem(scan, file, TAMPERED, LINK_DETAIL)))
+    return path
+
+
+def _by_file(records: list[ChunkRecord]) -> dict[str, list[ChunkRecord]]:
+    records = sorted(records, key=lambda r: r.index)
+    return {file: list(group) for file, group in groupby(records, key=lambda r: r.file)}
+
+
+def valid_files(manifest: Manifest) -> dict[str, list[ChunkRecord]]:
+    """``recorded_files`` without the tampered entries: what ``verify`` checks."""
+    return _by_file([r for r in manifest.chunks.values() if holds_chunk(r.file, r.index)])
 
 
 def recorded_files(manifest: Manifest) -> dict[str, list[ChunkRecord]]:
-    """Each recorded file with the chunk records it holds, in chunk order."""
-    records = sorted(manifest.chunks.values(), key=lambda r: r.index)
-    return {file: list(group) for file, group in groupby(records, key=lambda r: r.file)}
+    """Each recorded file with the chunk records it holds, in chunk order; a ValueError naming the
+    manifest and the entry if one was tampered with (see ``tampered_entries``)."""
+    tampered = tampered_entries(manifest)
+    if tampered:
+        raise ValueError(f"{tampered[0]} ('dsscan lake verify' lists every such entry)")
+    return _by_file(list(manifest.chunks.values()))
+
+
+def _unrecorded(root: str | LakePath, manifest: Manifest, recorded: Iterable[str]) -> list[LakePath]:
+    keep = set(recorded) | {MANIFEST_NAME}
+    return sorted(p for p in scan_dir(root, manifest.scan).iterdir() if p.name not in keep)
 
 
 def garbage_files(root: str | LakePath, manifest: Manifest) -> list[LakePath]:
     """Files in the scan folder that are neither the manifest nor recorded in it."""
-    keep = set(recorded_files(manifest)) | {MANIFEST_NAME}
-    return sorted(p for p in scan_dir(root, manifest.scan).iterdir() if p.name not in keep)
+    return _unrecorded(root, manifest, recorded_files(manifest))
 
 
 def _read_table(path: LakePath) -> pa.Table:
@@ -69,10 +130,14 @@ def _read_rows(path: LakePath) -> int:
 
 
 def verify_scan(root: str | LakePath, manifest: Manifest) -> list[Problem]:
-    """Every problem of one scan's files: missing, corrupted, unreadable, garbage."""
-    problems = []
-    for file, records in recorded_files(manifest).items():
+    """Every problem of one scan's files: tampered entries, missing, corrupted, unreadable, garbage."""
+    problems = tampered_entries(manifest)
+    files = valid_files(manifest)
+    for file, records in files.items():
         path = scan_dir(root, manifest.scan) / file
+        if _is_local_link(path):
+            problems.append(Problem(manifest.scan, file, TAMPERED, LINK_DETAIL))
+            continue
         expected_rows, expected_sha = sum(r.rows for r in records), records[0].sha256
         chunks = f"chunk {records[0].index}" if len(records) == 1 else f"chunks {records[0].index}-{records[-1].index}"
         if not path.exists():
@@ -88,7 +153,7 @@ def verify_scan(root: str | LakePath, manifest: Manifest) -> list[Problem]:
             continue
         if rows != expected_rows:
             problems.append(Problem(manifest.scan, file, UNREADABLE, f"{rows} rows, {expected_rows} recorded"))
-    for path in garbage_files(root, manifest):
+    for path in _unrecorded(root, manifest, files):
         problems.append(Problem(manifest.scan, path.name, GARBAGE, "not recorded in the manifest (left by a crash?); "
                                 "'dsscan lake vacuum' deletes it"))
     return problems
@@ -135,14 +200,14 @@ def compact_scan(root: str | LakePath, manifest: Manifest, target_rows: int = CO
     written = {}
     for group in _merge_groups(manifest, target_rows):
         records = [r for file in group for r in by_file[file]]
-        tables = [_read_table(folder / file) for file in group]
-        metadata = read_file_metadata(folder / group[0])
+        tables = [_read_table(chunk_path(root, manifest.scan, file)) for file in group]
+        metadata = read_file_metadata(chunk_path(root, manifest.scan, group[0]))
         metadata.pop("chunk", None)
         metadata["chunks"] = [r.index for r in records]
         merged = pa.concat_tables(tables, promote_options="permissive").combine_chunks()
         merged = merged.replace_schema_metadata({**(merged.schema.metadata or {}),
                                                  FILE_METADATA_KEY: json.dumps(metadata, sort_keys=True).encode()})
-        name = f"part-{records[0].index:0{CHUNK_DIGITS}d}-{records[-1].index:0{CHUNK_DIGITS}d}.parquet"
+        name = merged_file_name(records[0].index, records[-1].index)
         data = parquet_bytes(merged)
         atomic_write(folder / name, data)
         written[name] = group

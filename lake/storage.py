@@ -128,7 +128,11 @@ def arrow_location(path: LakePath) -> tuple[str, pafs.FileSystem]:
 
 
 def remove_tree(path: LakePath) -> None:
-    """Delete a folder (a local directory or every object under a prefix) and what it holds."""
+    """Delete a folder (a local directory or every object under a prefix) and what it holds;
+    a local symbolic link is removed itself, never the folder it points to."""
+    if isinstance(path, pathlib.Path) and path.is_symlink():
+        path.unlink()
+        return
     location, fs = arrow_location(path)
     fs.delete_dir(location)
 

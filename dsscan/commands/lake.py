@@ -8,8 +8,10 @@ from dsscan.config import LAKE_DEFAULTS
 from lake.catalog import load_manifests
 from lake.layout import scan_dir
 from lake.maintenance import (
-    COMPACT_TARGET_ROWS, compact_scan, load_scan, recorded_files, refuse_running, remove_scan, vacuum_scan, verify_scan,
+    COMPACT_TARGET_ROWS, chunk_path, compact_scan, existing_manifest_path, load_scan, recorded_files, refuse_running, remove_scan,
+    vacuum_scan, valid_files, verify_scan,
 )
+from lake.manifest import Manifest
 from lake.writer import read_schema
 
 EPILOG = """\
@@ -17,13 +19,16 @@ examples:
   dsscan lake ls
   dsscan lake info demo
   dsscan lake verify               # every scan; exit status 1 if any file is missing, corrupted,
-                                   # unreadable or not recorded (garbage)
+                                   # unreadable or not recorded (garbage), or a manifest entry names
+                                   # a file that is not its scan's own chunk file (tampering)
   dsscan lake compact demo         # merge small chunk files; content and point_id unchanged
   dsscan lake vacuum demo --dry-run
   dsscan lake rm demo --yes
   dsscan lake ls --lake s3://bucket/lake   # endpoint and region from AWS_ENDPOINT_URL, AWS_DEFAULT_REGION
 
 The manifest (scan=<name>/manifest.json) is the truth: a chunk counts only once it is recorded.
+SCAN follows the scan-name rule of scan.name; no command reads or deletes anything outside
+<lake>/scan=<name>/, whatever a manifest says.
 """
 
 
@@ -83,7 +88,7 @@ def run_info(args: argparse.Namespace) -> int:
     print("environment: " + json.dumps(manifest.environment, sort_keys=True))
     if files:
         print("schema (column, type, unit, description):")
-        for field in read_schema(scan_dir(args.lake, manifest.scan) / next(iter(files))):
+        for field in read_schema(chunk_path(args.lake, manifest.scan, next(iter(files)))):
             meta = {k.decode(): v.decode() for k, v in (field.metadata or {}).items()}
             print(f"  {field.name:<24} {str(field.type):<12} {meta.get('unit', ''):<10} {meta.get('description', '')}")
     return 0
@@ -94,7 +99,7 @@ def run_verify(args: argparse.Namespace) -> int:
     problems = [p for m in manifests for p in verify_scan(args.lake, m)]
     for problem in problems:
         print(problem)
-    files = sum(len(recorded_files(m)) for m in manifests)
+    files = sum(len(valid_files(m)) for m in manifests)
     verdict = f"{len(problems)} problem(s)" if problems else "OK"
     print(f"verified {len(manifests)} scan(s), {files} recorded file(s): {verdict}")
     return 1 if problems else 0
@@ -121,7 +126,8 @@ def run_vacuum(args: argparse.Namespace) -> int:
 
 
 def run_rm(args: argparse.Namespace) -> int:
-    manifest = load_scan(args.lake, args.scan)
+    # even a manifest that names another scan (tampering): rm removes only this scan's folder
+    manifest = Manifest.load(existing_manifest_path(args.lake, args.scan))
     if not args.yes:
         raise ValueError(
             f"this would remove scan {args.scan!r} ({len(manifest.chunks)} chunks, {manifest.totals()['rows']} rows) "

@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from lake.layout import manifest_path, manifest_paths
+from lake.layout import folder_scan, manifest_path, manifest_paths
+from lake.maintenance import read_manifest
 from lake.manifest import COMPLETE, RUNNING, Manifest
 
 EPILOG = """\
@@ -43,10 +44,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def load_scan(root: str, scan: str) -> Manifest:
     path = manifest_path(root, scan)
     if not path.exists():
-        names = [p.parent.name.split("=", 1)[1] for p in manifest_paths(root)]
+        names = [folder_scan(p.parent) for p in manifest_paths(root)]
         held = f"it holds {', '.join(repr(n) for n in names)}" if names else "it holds no scan"
         raise ValueError(f"no scan named {scan!r} under lake root {str(root)!r}; {held}")
-    return Manifest.load(path)
+    return read_manifest(path)
 
 
 def summary(manifest: Manifest) -> dict:
