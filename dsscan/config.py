@@ -127,18 +127,19 @@ class Domain:
 
 
 def parameter_domains() -> dict[str, Domain]:
-    """Per-parameter domains; ``m_S_MeV < m_nu4_MeV`` is checked across the two separately."""
+    """Per-parameter domains; ``m_S_MeV < m_nu4_MeV`` is checked across the two separately.
+    Couplings are bounded by ``coupling_max``, below which every observable is finite."""
     lim = domain_limits()
-    inf = math.inf
-    any_real = Domain(-inf, inf, True, True)
+    cap = lim["coupling_max"]
+    signed = Domain(-cap, cap, False, False)
     m_S = Domain(lim["m_S_min_MeV"], lim["m_S_max_MeV"], True, False)
     return {
-        "kappa_TeV": Domain(0.0, inf, False, True),
-        "eta_d": Domain(0.0, inf, False, True),
-        "eta_u": any_real,
-        "eta_c": any_real,
-        "eta_t": any_real,
-        "g_D": Domain(lim["g_D_min"], inf, False, True, range_low=0.0),
+        "kappa_TeV": Domain(0.0, cap, False, False),
+        "eta_d": Domain(0.0, cap, False, False),
+        "eta_u": signed,
+        "eta_c": signed,
+        "eta_t": signed,
+        "g_D": Domain(lim["g_D_min"], cap, False, False, range_low=0.0),
         "U_mu4": Domain(lim["U_mu4_min"], 1.0, False, True, range_low=0.0),
         "m_S_MeV": m_S,
         "m_nu4_MeV": Domain(m_S.low, lim["m_nu4_max_MeV"], True, False, low_text="m_S_MeV"),
@@ -343,6 +344,10 @@ def _parse_setting(name: str, value: Any) -> Setting:
         raise ConfigError(f"{where}.range", f"inverted range: low {low:g} > high {high:g}")
     if low == high:
         raise ConfigError(f"{where}.range", f"empty range [{low:g}, {high:g}]; write {name} = {low:g} for a fixed value")
+    if not math.isfinite(high - low):
+        raise ConfigError(f"{where}.range", f"[{low:g}, {high:g}] is wider than the largest float64 number: its width overflows")
+    if math.nextafter(low, high) == high:
+        raise ConfigError(f"{where}.range", f"no float64 number lies strictly between {low!r} and {high!r}; widen the range")
     prior = value.get("prior", PRIORS[0])
     if prior not in PRIORS:
         raise ConfigError(f"{where}.prior", f"expected one of {list(PRIORS)}, got {prior!r}")

@@ -3,19 +3,27 @@
 A set is a TOML file (``dsscan/data/constraints/<name>.toml``, or any path a user gives) with a
 ``[[constraint]]`` table per bound. ``judge`` turns observable columns into one boolean per
 constraint plus ``allowed``; a constraint whose ``applies_above`` condition is not met passes.
+A set is resolved completely when it is read: every observable and condition names a column of
+the schema (``dsscan.schema``), every number is finite and every bound can be met or missed, so
+a mistake stops ``dsscan validate`` and ``dsscan scan`` before the lake is touched.
 """
 from __future__ import annotations
 
+import difflib
 import functools
 import hashlib
 import math
 import pathlib
+import re
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Mapping
 
 import numpy as np
+
+from dsscan.parameters import PARAMETER_NAMES
+from dsscan.schema import OBSERVABLES
 
 KINDS = ("upper", "lower", "window", "band")
 _FIELDS_BY_KIND = {
@@ -25,6 +33,8 @@ _FIELDS_BY_KIND = {
     "band": {"central", "error_up", "error_down"},
 }
 _COMMON = {"name", "observable", "kind", "measurement", "description", "scale", "applies_above"}
+COLUMNS = (*OBSERVABLES, *PARAMETER_NAMES)  # what a constraint may bound
+CONSTRAINT_NAME = re.compile(r"[A-Za-z0-9_]+")  # it names the column pass_<name>
 
 
 @dataclass(frozen=True)
@@ -81,7 +91,18 @@ class ConstraintSet:
         return out
 
 
+def _column(value: str, key: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        near = difflib.get_close_matches(value, choices, n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise ValueError(f"{key}: unknown column {value!r}{hint}; expected an observable or parameter of the schema")
+    return value
+
+
 def _constraint(entry: dict, where: str) -> Constraint:
+    if isinstance(entry.get("name"), str):
+        where = f"{where} ({entry['name']})"
+
     def need(key: str, types: tuple[type, ...]) -> object:
         if key not in entry:
             raise ValueError(f"{where}: missing key {key!r}")
@@ -89,32 +110,51 @@ def _constraint(entry: dict, where: str) -> Constraint:
             raise ValueError(f"{where}.{key}: expected {' or '.join(t.__name__ for t in types)}, got {entry[key]!r}")
         return entry[key]
 
+    def number(key: str, default: float | None = None) -> float:
+        value = float(need(key, (int, float))) if default is None or key in entry else default
+        if not math.isfinite(value):
+            raise ValueError(f"{where}.{key}: expected a finite number, got {value!r}")
+        return value
+
     kind = need("kind", (str,))
     if kind not in KINDS:
         raise ValueError(f"{where}.kind: expected one of {KINDS}, got {kind!r}")
     unknown = set(entry) - _COMMON - _FIELDS_BY_KIND[kind]
     if unknown:
         raise ValueError(f"{where}: unknown keys {sorted(unknown)} for kind {kind!r}")
-    num = (int, float)
+    name = need("name", (str,))
+    if not CONSTRAINT_NAME.fullmatch(name):
+        raise ValueError(f"{where}.name: expected letters, digits and '_' (it names the column pass_<name>), got {name!r}")
     if kind == "band":
-        central, up, down = (float(need(k, num)) for k in ("central", "error_up", "error_down"))
+        central, up, down = (number(k) for k in ("central", "error_up", "error_down"))
+        if up < 0 or down < 0:
+            raise ValueError(f"{where}: error_up and error_down must be >= 0, got {up!r} and {down!r}")
         lower, upper = central - down, central + up
     else:
-        lower = float(need("lower", num)) if "lower" in _FIELDS_BY_KIND[kind] else -math.inf
-        upper = float(need("upper", num)) if "upper" in _FIELDS_BY_KIND[kind] else math.inf
+        lower = number("lower") if "lower" in _FIELDS_BY_KIND[kind] else -math.inf
+        upper = number("upper") if "upper" in _FIELDS_BY_KIND[kind] else math.inf
     if lower > upper:
         raise ValueError(f"{where}: empty bound (lower {lower} > upper {upper})")
+    scale = number("scale", 1.0)
+    if scale <= 0:
+        raise ValueError(f"{where}.scale: expected a number > 0, got {scale!r}")
     applies = entry.get("applies_above", {})
-    if not isinstance(applies, dict):
-        raise ValueError(f"{where}.applies_above: expected a table like {{ kappa_TeV = 0.0 }}")
+    if not isinstance(applies, dict) or len(applies) > 1:
+        raise ValueError(f"{where}.applies_above: expected one condition, a table like {{ kappa_TeV = 0.0 }}, got {applies!r}")
+    conditions = []
+    for column, threshold in applies.items():
+        key = f"{where}.applies_above.{column}"
+        if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not math.isfinite(threshold):
+            raise ValueError(f"{key}: expected a finite number, got {threshold!r}")
+        conditions.append((_column(column, key, COLUMNS), float(threshold)))
     return Constraint(
-        name=need("name", (str,)),
-        observable=need("observable", (str,)),
+        name=name,
+        observable=_column(need("observable", (str,)), f"{where}.observable", COLUMNS),
         kind=kind,
         lower=lower,
         upper=upper,
-        scale=float(entry.get("scale", 1.0)),
-        applies_above=tuple((k, float(v)) for k, v in applies.items()),
+        scale=scale,
+        applies_above=tuple(conditions),
         measurement=str(need("measurement", (str,))),
         description=str(need("description", (str,))),
     )

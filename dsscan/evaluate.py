@@ -11,6 +11,17 @@ from dsscan.parameters import PARAMETER_NAMES, check_domain
 from dsscan.schema import OBSERVABLES, SCENARIOS, arrow_schema
 
 
+def _parameter_array(name: str, values: Any) -> np.ndarray:
+    """One parameter's values as a contiguous 1-D float64 array (a number counts as one point)."""
+    try:
+        array = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"parameter {name}: expected numbers, got {type(values).__name__} ({exc})") from None
+    if array.ndim != 1:
+        raise ValueError(f"parameter {name}: expected a number or a 1-D array (one value per point), got shape {array.shape}")
+    return np.ascontiguousarray(array)
+
+
 def as_parameter_arrays(points: Any) -> dict[str, np.ndarray]:
     """Coerce a mapping, pyarrow Table or pandas DataFrame to contiguous float64 arrays of the 9 parameters."""
     if isinstance(points, pa.Table):
@@ -27,7 +38,7 @@ def as_parameter_arrays(points: Any) -> dict[str, np.ndarray]:
     missing = [n for n in PARAMETER_NAMES if n not in names]
     if missing:
         raise ValueError(f"points lack the parameters {missing}; expected all of {list(PARAMETER_NAMES)}")
-    arrays = {n: np.ascontiguousarray(np.atleast_1d(np.asarray(get(n), dtype=np.float64))) for n in PARAMETER_NAMES}
+    arrays = {n: _parameter_array(n, get(n)) for n in PARAMETER_NAMES}
     lengths = {n: len(a) for n, a in arrays.items()}
     if len(set(lengths.values())) != 1:
         raise ValueError(f"parameter arrays differ in length: {lengths}")

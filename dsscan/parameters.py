@@ -44,22 +44,28 @@ def domain_limits() -> dict[str, float]:
         "m_nu4_max_MeV": inp.m_nu4_max / per_MeV,
         "U_mu4_min": inp.U_mu4_min,
         "g_D_min": inp.g_D_min,
+        "coupling_max": inp.coupling_max,
     }
 
 
 # Codes of the domain conditions after the nine finiteness checks (codes 1 .. 9), in the order of
 # ``domain_conditions``; 0 is inside the domain.
-CODE_KAPPA, CODE_ETA_D, CODE_G_D, CODE_U_MU4, CODE_M_S, CODE_M_NU4 = range(len(PARAMETER_NAMES) + 1, len(PARAMETER_NAMES) + 7)
+CODE_KAPPA, CODE_ETA_D, CODE_ETA_U, CODE_ETA_C, CODE_ETA_T, CODE_G_D, CODE_U_MU4, CODE_M_S, CODE_M_NU4 = range(
+    len(PARAMETER_NAMES) + 1, len(PARAMETER_NAMES) + 10)
 
 
 def domain_conditions() -> tuple[tuple[str, str], ...]:
     """The conditions of the supported domain as (parameter, what is expected), in the order
     ``domain_codes`` numbers them (from 1) and ``check_domain`` reports them."""
     lim = domain_limits()
+    cap = f"{lim['coupling_max']:g} (where every observable is finite)"
     return tuple((name, "a finite number") for name in PARAMETER_NAMES) + (
-        ("kappa_TeV", "kappa_TeV >= 0"),
-        ("eta_d", "eta_d >= 0"),
-        ("g_D", f"g_D >= {lim['g_D_min']:g} (S and nu4 must decay)"),
+        ("kappa_TeV", f"0 <= kappa_TeV <= {cap}"),
+        ("eta_d", f"0 <= eta_d <= {cap}"),
+        ("eta_u", f"|eta_u| <= {cap}"),
+        ("eta_c", f"|eta_c| <= {cap}"),
+        ("eta_t", f"|eta_t| <= {cap}"),
+        ("g_D", f"{lim['g_D_min']:g} <= g_D (S and nu4 must decay) <= {cap}"),
         ("U_mu4", f"{lim['U_mu4_min']:g} <= U_mu4 < 1"),
         ("m_S_MeV", f"2 m_e = {lim['m_S_min_MeV']:.6g} < m_S_MeV <= 2 m_pi = {lim['m_S_max_MeV']:.6g}"),
         ("m_nu4_MeV", f"m_S_MeV < m_nu4_MeV <= {lim['m_nu4_max_MeV']:.6g}"),
@@ -78,21 +84,28 @@ def readonly_float64(arrays) -> tuple[np.ndarray, ...]:
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _domain_codes(params, g_D_min, U_mu4_min, m_S_min, m_S_max, m_nu4_max, MeV, codes):
+def _domain_codes(params, coupling_max, g_D_min, U_mu4_min, m_S_min, m_S_max, m_nu4_max, MeV, codes):
     """codes[i] = 0 inside the domain, else 1 + the index of the first condition of
     ``domain_conditions`` that point i breaks (params: the nine arrays in PARAMETER_NAMES order)."""
-    kappa, eta_d, g_D, U, m_S, m4 = params[0], params[1], params[5], params[6], params[7], params[8]
+    kappa, eta_d, eta_u, eta_c, eta_t = params[0], params[1], params[2], params[3], params[4]
+    g_D, U, m_S, m4 = params[5], params[6], params[7], params[8]
     for i in range(codes.shape[0]):
         code = 0
         for j in range(len(params)):
             if code == 0 and not math.isfinite(params[j][i]):
                 code = 1 + j
         if code == 0:
-            if kappa[i] < 0:
+            if kappa[i] < 0 or kappa[i] > coupling_max:
                 code = CODE_KAPPA
-            elif eta_d[i] < 0:
+            elif eta_d[i] < 0 or eta_d[i] > coupling_max:
                 code = CODE_ETA_D
-            elif g_D[i] < g_D_min:
+            elif abs(eta_u[i]) > coupling_max:
+                code = CODE_ETA_U
+            elif abs(eta_c[i]) > coupling_max:
+                code = CODE_ETA_C
+            elif abs(eta_t[i]) > coupling_max:
+                code = CODE_ETA_T
+            elif g_D[i] < g_D_min or g_D[i] > coupling_max:
                 code = CODE_G_D
             elif U[i] < U_mu4_min or U[i] >= 1:
                 code = CODE_U_MU4
@@ -111,7 +124,7 @@ def domain_codes(points: dict[str, np.ndarray]) -> np.ndarray:
     if len(set(lengths.values())) != 1:
         raise ValueError(f"parameter arrays differ in length: {lengths}")
     codes = np.empty(len(params[0]), dtype=np.int8)
-    _domain_codes(params, lim["g_D_min"], lim["U_mu4_min"], lim["m_S_min_MeV"], lim["m_S_max_MeV"],
+    _domain_codes(params, lim["coupling_max"], lim["g_D_min"], lim["U_mu4_min"], lim["m_S_min_MeV"], lim["m_S_max_MeV"],
                   lim["m_nu4_max_MeV"], to_natural(1.0, "MeV"), codes)
     return codes
 

@@ -5,6 +5,14 @@ dead actor (ray#50313), so the pool is supervised here instead: the driver waits
 in-flight calls with ``ray.wait``; an actor whose process died is killed and replaced and its
 chunk goes back in the queue; a chunk that raised goes back too; after ``MAX_CHUNK_ATTEMPTS``
 tries of one chunk the scan stops with ``ChunkFailedError``.
+
+A local cluster listens on 127.0.0.1 only (docs/reliability.md): Ray gives a new node the
+machine's routable address and binds its servers (GCS, raylet, object manager, workers, dashboard
+and runtime-env agents, metrics export) to it or to every interface, unless its multi-node
+switch ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` is off (its default on Windows and macOS): then the
+node address is 127.0.0.1 and every server binds to the loopback interface. Ray reads the switch
+once, on import, so it is set before ``import ray``; joining a cluster (``--address``) is the way
+to run on other machines.
 """
 from __future__ import annotations
 
@@ -13,7 +21,10 @@ import os
 from collections import Counter, deque
 from typing import Callable, Iterable
 
-import ray
+SINGLE_NODE_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+os.environ.setdefault(SINGLE_NODE_SWITCH, "0")
+
+import ray  # after the switch
 from ray.exceptions import RayActorError, RayError, RayTaskError
 
 from dsscan.config import ScanSpec
