@@ -95,7 +95,7 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    manifests = [load_scan(args.lake, args.scan)] if args.scan else load_manifests(args.lake)
+    manifests = [load_scan(args.lake, args.scan)] if args.scan is not None else load_manifests(args.lake)
     problems = [p for m in manifests for p in verify_scan(args.lake, m)]
     for problem in problems:
         print(problem)
