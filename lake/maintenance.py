@@ -109,8 +109,11 @@ def recorded_files(manifest: Manifest) -> dict[str, list[ChunkRecord]]:
 
 
 def _unrecorded(root: str | LakePath, manifest: Manifest, recorded: Iterable[str]) -> list[LakePath]:
+    """Files (or links) in the scan folder other than ``recorded`` and the manifest; a folder in it
+    is no file of the lake and is neither read nor deleted."""
     keep = set(recorded) | {MANIFEST_NAME}
-    return sorted(p for p in scan_dir(root, manifest.scan).iterdir() if p.name not in keep)
+    return sorted(p for p in scan_dir(root, manifest.scan).iterdir()
+                  if p.name not in keep and (p.is_file() or _is_local_link(p)))
 
 
 def garbage_files(root: str | LakePath, manifest: Manifest) -> list[LakePath]:
