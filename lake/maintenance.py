@@ -2,12 +2,14 @@
 
 The manifest is the truth: a recorded file must exist, match its sha256 and read with its row
 count; any other file in the scan folder is garbage (a chunk written but never recorded, e.g.
-by a driver that was killed). A manifest whose chunk entry names anything but a chunk file of
-its own scan holding that chunk (``../../x.parquet``, an absolute path, another chunk's file), or
-which names another scan than its folder's, has been tampered with: ``verify`` reports it, and
-nothing reads, rewrites or deletes the files such an entry names. Compaction writes merged files first and switches the manifest to
+by a driver that was killed). Compaction writes merged files first and switches the manifest to
 them in one atomic save, so a crash at any point leaves a readable scan plus, at worst, garbage.
 Several chunk records may then name one file; readers open each file once.
+
+A manifest whose chunk entry names anything but a chunk file of its own scan holding that chunk
+(``../../x.parquet``, an absolute path, another chunk's file), or which names another scan than
+its folder's, has been tampered with: ``verify`` reports it, and nothing reads, rewrites or
+deletes the files such an entry names. Local symbolic links are not followed.
 """
 from __future__ import annotations
 
@@ -66,12 +68,13 @@ def load_scan(root: str | LakePath, scan: str) -> Manifest:
 
 def tampered_entries(manifest: Manifest) -> list[Problem]:
     """Chunk records whose ``file`` is not a chunk file of this scan that holds the chunk."""
-    return [
-        Problem(manifest.scan, MANIFEST_NAME, TAMPERED,
-                f"chunk {r.index!r} records the file {r.file!r}, which is not {chunk_file_name(r.index) if isinstance(r.index, int) else 'a chunk file'} "
-                "of this scan nor a compacted file holding it; nothing reads or deletes it")
-        for r in manifest.chunks.values() if not holds_chunk(r.file, r.index)
-    ]
+    def problem(record: ChunkRecord) -> Problem:
+        own = chunk_file_name(record.index) if isinstance(record.index, int) else "a chunk file"
+        return Problem(manifest.scan, MANIFEST_NAME, TAMPERED,
+                       f"chunk {record.index!r} records the file {record.file!r}, which is not {own} of this scan "
+                       "nor a compacted file holding it; nothing reads or deletes it")
+
+    return [problem(r) for r in manifest.chunks.values() if not holds_chunk(r.file, r.index)]
 
 
 LINK_DETAIL = "a symbolic link (it could lead out of the lake), not a file the lake wrote; nothing reads it"
