@@ -5,6 +5,7 @@ what would store values outside a range or NaN, with one line naming the file, k
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import json
 import math
 import pathlib
@@ -21,7 +22,8 @@ import pytest
 from conftest import config_doc, run_cli, tree_digest
 from dsscan import evaluate
 from dsscan.config import load_config
-from dsscan.parameters import PARAMETER_NAMES
+from dsscan.parameters import PARAMETER_NAMES, domain_limits
+from dsscan.schema import OBSERVABLES
 from dsscan.plan import chunk_points
 from lake.catalog import open_catalog, read_only_query
 from lake.layout import MANIFEST_NAME, chunk_file_name, manifest_path, scan_dir
@@ -237,6 +239,22 @@ def test_evaluate_refuses_couplings_beyond_the_finite_domain():
     point = dict(kappa_TeV=0.5, eta_d=0.3, eta_u=0.1, eta_c=-0.2, eta_t=0.01, g_D=1.0, U_mu4=1e-3, m_S_MeV=100.0, m_nu4_MeV=500.0)
     with pytest.raises(ValueError, match=r"eta_c = -1e\+100 .*\|eta_c\| <= 1e\+30"):
         evaluate(point | {"eta_c": -1e100})
+
+
+def test_every_corner_of_the_domain_is_finite():
+    """Couplings at 0, the smallest subnormal and the bound (both signs where allowed), g_D, U_mu4
+    and the masses at their edges: no observable is NaN or inf."""
+    lim = domain_limits()
+    cap, tiny = lim["coupling_max"], 5e-324
+    positive, signed = (0.0, tiny, cap), (0.0, tiny, -tiny, cap, -cap)
+    rows = []
+    for couplings in itertools.product(positive, positive, signed, signed, signed):
+        for g_D, U, m_S in itertools.product((lim["g_D_min"], cap), (lim["U_mu4_min"], math.nextafter(1.0, 0.0)),
+                                             (math.nextafter(lim["m_S_min_MeV"], math.inf), lim["m_S_max_MeV"])):
+            rows += [(*couplings, g_D, U, m_S, m_nu4) for m_nu4 in (m_S * (1 + 1e-12), lim["m_nu4_max_MeV"])]
+    table = evaluate(dict(zip(PARAMETER_NAMES, np.array(rows).T)))
+    not_finite = {name: int((~np.isfinite(table.column(name).to_numpy())).sum()) for name in OBSERVABLES}
+    assert not any(not_finite.values()), not_finite
 
 
 def test_no_range_without_a_float_strictly_inside(write_config, capsys):
