@@ -47,7 +47,11 @@ class Problem:
 
 
 def read_manifest(path: LakePath) -> Manifest:
-    """The manifest at ``<root>/scan=<name>/manifest.json``, refused if it names another scan."""
+    """The manifest at ``<root>/scan=<name>/manifest.json``, refused if it names another scan or its
+    scan folder is a local symbolic link (reading, compacting or vacuuming would act where it points)."""
+    if _is_local_link(path.parent):
+        raise ValueError(f"{path.parent}: {TAMPERED}: the scan folder is a symbolic link, not a folder of the lake; "
+                         "nothing reads it ('dsscan lake rm' removes the link)")
     manifest = Manifest.load(path)
     if manifest.scan != folder_scan(path.parent):
         raise ValueError(f"{path}: {TAMPERED}: the manifest names scan {manifest.scan!r}, not the scan of its folder; "

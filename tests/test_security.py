@@ -114,11 +114,15 @@ def test_symlinked_chunk_file_is_tampering(lake_copy, tmp_path, capsys):
     assert "symbolic link" in err and chunk_file_name(1) in err
 
 
-def test_rm_of_a_symlinked_scan_folder_removes_the_link_only(lake_copy, tmp_path, capsys):
+def test_symlinked_scan_folder_is_neither_read_nor_cleaned_and_rm_removes_the_link_only(lake_copy, tmp_path, capsys):
     elsewhere = tmp_path / "elsewhere"
     shutil.move(scan_dir(lake_copy, "sampled"), elsewhere)
+    (elsewhere / "unrecorded.parquet").write_bytes(b"vacuum would delete me")
     scan_dir(lake_copy, "sampled").symlink_to(elsewhere, target_is_directory=True)
     before = tree_digest(elsewhere)
+    for argv in (("sql", "select count(*) from points"), ("lake", "vacuum", "sampled"), ("lake", "compact", "sampled"),
+                 ("status", "sampled")):
+        assert "the scan folder is a symbolic link" in one_line_error(capsys, *argv, "--lake", lake_copy)
     assert run_cli("lake", "rm", "sampled", "--yes", "--lake", lake_copy) == 0
     assert not scan_dir(lake_copy, "sampled").exists() and tree_digest(elsewhere) == before
 
