@@ -84,10 +84,12 @@ def test_paper000_table2(table2, i, column):
 
 
 def test_kl_to_kplus_ratio_is_the_cp_projection_value(table2):
-    """physics.md section 7: with universal real eta, K_L/K+ = 3.7 (CP projection), where paper 000 has 4.3."""
+    """physics.md section 7: with universal real eta, K_L/K+ = 3.7 (CP projection), where paper 000 has 4.3.
+    Measured 3.684-3.689: (Re g_sd)^2/|g_sd|^2 is the same at every point (eta_c = eta_t), only the phase
+    space moves with m_S."""
     ours = np.array(table2["BR_KL_pi0S"]) / np.array(table2["BR_Kp_pipS"])
     published = POINTS.published["BR_KL_pi0S"] / POINTS.published["BR_Kp_pipS"]
-    assert ours == pytest.approx(3.7, abs=0.05)
+    assert ours == pytest.approx(3.686, abs=0.005)
     assert published == pytest.approx(4.3, abs=0.1)
 
 
