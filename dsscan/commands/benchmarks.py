@@ -40,8 +40,8 @@ CONVENTION_NOTE = (
     "because dsscan projects K_L on (Re g_sd)^2 and K+ on |g_sd|^2 with the complex CKM matrix (CP projection:\n"
     "K_L/K+ = 3.7), where the paper evidently treats g_sd as real (its K_L/K+ is 4.3).\n"
     "BR_S_gg at kappa = 0 (BP5, BP6) is ~2x the table: the table's loop-induced photon width is half the\n"
-    "complete loop sum dsscan ships, an overall factor 2, not a choice of loops (BR_S_gg/BR_S_ee, free of\n"
-    "U_mu4, is 1.98x at both points; leptons only would give 1.47x). Details of both in docs/physics.md."
+    "complete loop sum dsscan ships, one overall factor 2 (BR_S_gg/BR_S_ee, free of U_mu4, is twice the\n"
+    "table's at both points), which no subset of the loops gives. Details of both in docs/physics.md."
 )
 
 RECAST_SCATTER = "s R scatters within +-9 % of 1 over the 13 published points (one recast scale s for all, docs/physics.md)"
@@ -255,7 +255,7 @@ def format_departures(ev: Evaluated) -> list[str]:
     """One paragraph per missed bound: why the published point misses it."""
     lines = []
     for bp, name, why in departures(ev):
-        text = (why or "not explained: a departure no one has looked at yet").splitlines()
+        text = (why or "no explanation recorded (dsscan.commands.benchmarks.DEPARTURES)").splitlines()
         lines += [f"  BP{bp} {name}: {text[0]}", *(f"    {line}" for line in text[1:])]
     return ["", "Departures from the bounds, explained", *lines] if lines else []
 
