@@ -58,7 +58,8 @@ class Inputs:
             raise AttributeError(f"no physics input named {name!r}") from None
 
 
-def _parse(text: bytes) -> Inputs:
+def parse_inputs(text: bytes) -> Inputs:
+    """Inputs from the text of an inputs file in the format of ``dsscan/data/inputs.toml``."""
     doc = tomllib.loads(text.decode())
     version = doc.pop("version")
     values, sources, units = {}, {}, {}
@@ -81,7 +82,7 @@ def _parse(text: bytes) -> Inputs:
 @functools.cache
 def load_inputs() -> Inputs:
     """The packaged inputs, parsed once per process."""
-    return _parse(resources.files("dsscan").joinpath("data/inputs.toml").read_bytes())
+    return parse_inputs(resources.files("dsscan").joinpath("data/inputs.toml").read_bytes())
 
 
 def subset_sha256(names: tuple[str, ...]) -> str:

@@ -9,6 +9,7 @@ import pytest
 
 from dsscan.cli import main
 from dsscan.commands.benchmarks import (
+    DEPARTURES,
     PAPER_000,
     PAPER_001,
     TABLES,
@@ -104,3 +105,14 @@ def test_a_missing_data_folder_is_a_one_line_error(capsys, tmp_path):
     code, out, err = run_cli(capsys, "--data-dir", str(tmp_path / "nowhere"))
     assert code == 2 and out == ""
     assert err.startswith("dsscan: error: ") and err.count("\n") == 1 and "benchmarks_2020.csv" in err
+
+
+def test_each_missed_bound_is_printed_with_its_explanation(capsys, report):
+    """Paper 001's BP7 misses B0 -> K*0 nu nu beyond the margin: the JSON and the text give the reason."""
+    bp7 = next(p for p in report["papers"][1]["points"] if p["bp"] == "7")
+    assert bp7["status"]["B0_Kst0nunu"] == "FAIL"
+    assert bp7["departures"]["B0_Kst0nunu"] == DEPARTURES["001", "7", "B0_Kst0nunu"]
+    _, out, _ = run_cli(capsys)
+    section = out.split("Departures from the bounds, explained")[2]
+    assert "BP7 B0_Kst0nunu: " + DEPARTURES["001", "7", "B0_Kst0nunu"].splitlines()[0] in section
+    assert "no explanation recorded" not in out

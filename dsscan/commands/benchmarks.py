@@ -34,13 +34,28 @@ from dsscan.parameters import PARAMETER_NAMES
 ROUNDING_MARGIN = 0.10  # physics.md section 7: published inputs are rounded to two or three digits
 PASS_WITH_MARGIN = "PASS within 10 % margin"
 
+MESON_COLUMNS = ("BR_B_KS", "BR_Kp_pipS", "BR_KL_pi0S")
 CONVENTION_NOTE = (
-    "Meson BRs come out at ~0.8 (B -> K S), ~0.85 (K+ -> pi+ S) and ~0.72 (K_L -> pi0 S) of the table:\n"
-    "the paper treats g_sd as real (its K_L/K+ ratio is 4.3, the CP projection gives 3.7) and appears\n"
-    "to use the top pole mass where dsscan uses MS-bar m_t(m_t) = 163 GeV. A convention difference,\n"
-    "documented in physics.md section 7, not a bug. Tolerances: S BRs 15 % (BR_S_gg at kappa = 0:\n"
-    "factor 2.5), meson BRs 30 %."
+    "Meson BRs use the top pole mass of inputs.toml. K_L -> pi0 S sits below and K+ -> pi+ S above the table\n"
+    "because dsscan projects K_L on (Re g_sd)^2 and K+ on |g_sd|^2 with the complex CKM matrix (CP projection:\n"
+    "K_L/K+ = 3.7), where the paper evidently treats g_sd as real (its K_L/K+ is 4.3).\n"
+    "BR_S_gg at kappa = 0 (BP5, BP6) is ~2x the table: the table's loop-induced photon width is half the\n"
+    "complete loop sum dsscan ships, one overall factor 2 (BR_S_gg/BR_S_ee, free of U_mu4, is twice the\n"
+    "table's at both points), which no subset of the loops gives. Details of both in docs/physics.md."
 )
+
+RECAST_SCATTER = "s R scatters within +-9 % of 1 over the 13 published points (one recast scale s for all, docs/physics.md)"
+# Why a benchmark point misses a bound of its own paper's constraint set: (paper, point, constraint).
+DEPARTURES = {
+    ("000", "2", "miniboone"): RECAST_SCATTER,
+    ("000", "4", "miniboone"): RECAST_SCATTER,
+    ("001", "3", "miniboone"): RECAST_SCATTER,
+    ("001", "7", "B0_Kst0nunu"): (
+        "BP7 sits high in the Belle II B+ -> K+ nu nu window and B0 -> K*0 S / B+ -> K+ S = 1.02 with the\n"
+        "Ball-Zwicky A0; not the rounding of the inputs (+-2 % here). A0 5 % lower would let it pass; the\n"
+        "paper's predictions (its Table III) are not in our copy to tell which (docs/physics.md)"
+    ),
+}
 
 
 def universal_up_yukawa(row: Mapping[str, float]) -> dict[str, float]:
@@ -221,7 +236,39 @@ def format_constraints(ev: Evaluated) -> list[str]:
         "  ok = passes; ok* = fails only within the 10 % rounding margin of physics.md section 7; "
         "n/a = not applicable here or not computed"
     )
-    return lines
+    return lines + format_departures(ev)
+
+
+def departures(ev: Evaluated) -> list[tuple[str, str, str]]:
+    """(point, constraint, explanation) for every bound a point misses, strictly or within the margin;
+    the explanation is ``DEPARTURES``'s, or empty where there is none."""
+    paper = ev.points.table.paper
+    return [
+        (bp, c.name, DEPARTURES.get((paper, bp, c.name), ""))
+        for bp, statuses in zip(ev.points.ids, ev.statuses)
+        for c in ev.cset.constraints
+        if statuses[c.name] in (FAIL, PASS_WITH_MARGIN)
+    ]
+
+
+def format_departures(ev: Evaluated) -> list[str]:
+    """One paragraph per missed bound: why the published point misses it."""
+    lines = []
+    for bp, name, why in departures(ev):
+        text = (why or "no explanation recorded (dsscan.commands.benchmarks.DEPARTURES)").splitlines()
+        lines += [f"  BP{bp} {name}: {text[0]}", *(f"    {line}" for line in text[1:])]
+    return ["", "Departures from the bounds, explained", *lines] if lines else []
+
+
+def format_meson_ratios(ev: Evaluated) -> list[str]:
+    """The range over the points of dsscan / published for each meson BR of the table."""
+    pts = ev.points
+    ranges = []
+    for col in MESON_COLUMNS:
+        obs = pts.table.published[col]
+        ratios = [row[obs] / pub for row, pub in zip(ev.rows, pts.published[col])]
+        ranges.append(f"{col} {min(ratios):.2f}-{max(ratios):.2f}")
+    return ["  dsscan / published over the points: " + ", ".join(ranges)]
 
 
 def format_scattering(ev: Evaluated) -> list[str]:
@@ -244,7 +291,7 @@ def format_report(evaluated: list[Evaluated]) -> str:
         lines += [f"Paper {t.paper}: {t.citation}", ""]
         if t.published:
             lines += ["Published numbers vs dsscan (ratio = dsscan / published)", *format_published(ev), ""]
-            lines += [*("  " + line for line in CONVENTION_NOTE.splitlines()), ""]
+            lines += [*format_meson_ratios(ev), *("  " + line for line in CONVENTION_NOTE.splitlines()), ""]
         lines += [f"Constraint set {ev.cset.name} v{ev.cset.version} ({ev.cset.source})", *format_constraints(ev), ""]
         lines += ["Scattering ratios (physics.md section 9)", *format_scattering(ev), ""]
     return "\n".join(lines).rstrip()
@@ -263,6 +310,7 @@ def json_report(evaluated: list[Evaluated]) -> dict[str, Any]:
                 "published": published,
                 "ratio": {col: ev.rows[i][obs] / published[col] for col, obs in t.published.items()},
                 "status": ev.statuses[i],
+                "departures": {name: why for b, name, why in departures(ev) if b == bp},
             })
         papers.append({"paper": t.paper, "citation": t.citation, "versions": versions(ev.cset), "points": points})
     return {"rounding_margin": ROUNDING_MARGIN, "papers": papers}

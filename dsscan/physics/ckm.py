@@ -42,7 +42,8 @@ def fcnc_coefficients(inp: Inputs) -> dict[str, complex]:
     Paper 001 (arXiv:2310.15136) eqs. (5)-(6), with the 1/v restored in g_sd (physics.md section 3):
       g_bs = 3 sqrt2 G_F m_t^2 m_b / (16 pi^2 v) (eta_t V_tb V_ts* + eta_c x_c V_cb V_cs*)
       g_sd = 3 sqrt2 G_F m_t^2 m_s / (16 pi^2 v) (eta_t V_ts V_td* + eta_c x_c V_cs V_cd*)
-    with x_c = m_c^2 / m_t^2 (MS-bar masses).
+    with x_c = m_c^2 / m_t^2: m_c = m_c(m_c) (MS-bar) and m_t the pole mass, both from inputs.toml; the
+    cancellation Re g_sd = 0 sits at eta_c/eta_t = -(m_t^2/m_c^2) Re(V_ts V_td*)/Re(V_cs V_cd*) = -27.2.
     """
     V = ckm_matrix(inp)
     c, t = 1, 2

@@ -77,9 +77,10 @@ def kappa_eff(kappa: float, eta: dict[str, float], q2: float, inp: Inputs) -> co
 
     Sign: with L_Y = -eta_f m_f/v fbar f S the heavy-fermion low-energy theorem gives
     L = +alpha/(8 pi v) eta_f (4/3) N_c Q_f^2 S F F (Carena, Low, Wagner, arXiv:1206.1082, eq. 2),
-    i.e. kappa_f = -alpha/(2 pi v) eta_f N_c Q_f^2 A_{1/2} in the convention of paper 000 eq. (8).
-    physics.md writes "+"; only |kappa_eff|^2 enters, so the sign matters only through the
-    interference at kappa != 0, where the loop is a ~1 % correction.
+    i.e. kappa_f = -alpha/(2 pi v) eta_f N_c Q_f^2 A_{1/2} in the convention of paper 000 eq. (8)
+    (physics.md section 2, corrected). The sign matters only through the interference at kappa != 0,
+    where the loop is a ~1 % correction. Paper 000 Table II's kappa = 0 BR(S -> gamma gamma) is half
+    the rate of this complete sum (docs/physics.md; tests/test_physics_paper000.py).
     """
     fermions = (
         (inp.m_e, eta["d"], 1, 1.0),

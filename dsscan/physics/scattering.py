@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 from scipy import integrate, optimize, special
 
-from dsscan.inputs import Inputs, _parse, load_inputs, to_natural
+from dsscan.inputs import Inputs, load_inputs, parse_inputs, to_natural
 
 PI = math.pi
 FLUX_FILE = "data/miniboone-flux-2009/MiniBooNE_FHC.dat"
@@ -37,7 +37,7 @@ QUAD_EPSREL = 1e-8  # relative tolerance of every adaptive quadrature in this mo
 @functools.cache
 def load_scattering_inputs() -> Inputs:
     """The recast recipe's inputs (``dsscan/data/scattering.toml``), parsed like ``inputs.toml``."""
-    return _parse(resources.files("dsscan").joinpath("data/scattering.toml").read_bytes())
+    return parse_inputs(resources.files("dsscan").joinpath("data/scattering.toml").read_bytes())
 
 
 def cm2_in_GeV_minus2() -> float:
