@@ -22,10 +22,18 @@ def manifest_path(root: str | os.PathLike | LakePath, scan: str) -> LakePath:
     return scan_dir(root, scan) / MANIFEST_NAME
 
 
-def manifest_paths(root: str | os.PathLike | LakePath) -> list[LakePath]:
-    """Every scan manifest under ``root``, sorted by scan folder."""
+def scan_folders(root: str | os.PathLike | LakePath) -> list[LakePath]:
+    """Every ``scan=<name>`` folder under ``root``, with or without a manifest, sorted."""
     root = lake_path(root)
     if not root.exists():
         return []
-    folders = sorted(p for p in root.iterdir() if p.name.startswith(f"{SCAN_PARTITION}="))
-    return [folder / MANIFEST_NAME for folder in folders if (folder / MANIFEST_NAME).exists()]
+    return sorted(p for p in root.iterdir() if p.name.startswith(f"{SCAN_PARTITION}="))
+
+
+def scan_name(folder: LakePath) -> str:
+    return folder.name.split("=", 1)[1]
+
+
+def manifest_paths(root: str | os.PathLike | LakePath) -> list[LakePath]:
+    """Every scan manifest under ``root``, sorted by scan folder."""
+    return [folder / MANIFEST_NAME for folder in scan_folders(root) if (folder / MANIFEST_NAME).exists()]

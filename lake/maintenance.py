@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from lake.atomic import atomic_write, sha256_of
 from lake.layout import CHUNK_DIGITS, MANIFEST_NAME, manifest_path, scan_dir
+from lake.lease import LEASE_NAME
 from lake.manifest import RUNNING, ChunkRecord, Manifest
 from lake.storage import LakePath, arrow_location, remove_tree
 from lake.writer import FILE_METADATA_KEY, parquet_bytes, read_file_metadata
@@ -41,7 +42,8 @@ class Problem:
 def load_scan(root: str | LakePath, scan: str) -> Manifest:
     path = manifest_path(root, scan)
     if not path.exists():
-        raise FileNotFoundError(f"the lake {str(root)!r} holds no scan named {scan!r} (no {path})")
+        incomplete = " (its folder has no manifest: 'dsscan lake rm' removes it)" if path.parent.exists() else ""
+        raise FileNotFoundError(f"the lake {str(root)!r} holds no scan named {scan!r} (no {path}){incomplete}")
     return Manifest.load(path)
 
 
@@ -52,8 +54,8 @@ def recorded_files(manifest: Manifest) -> dict[str, list[ChunkRecord]]:
 
 
 def garbage_files(root: str | LakePath, manifest: Manifest) -> list[LakePath]:
-    """Files in the scan folder that are neither the manifest nor recorded in it."""
-    keep = set(recorded_files(manifest)) | {MANIFEST_NAME}
+    """Files in the scan folder that are neither the manifest (or the lease) nor recorded in it."""
+    keep = set(recorded_files(manifest)) | {MANIFEST_NAME, LEASE_NAME}
     return sorted(p for p in scan_dir(root, manifest.scan).iterdir() if p.name not in keep)
 
 
@@ -70,6 +72,15 @@ def _read_rows(path: LakePath) -> int:
 
 def verify_scan(root: str | LakePath, manifest: Manifest) -> list[Problem]:
     """Every problem of one scan's files: missing, corrupted, unreadable, garbage."""
+    problems = file_problems(root, manifest)
+    for path in garbage_files(root, manifest):
+        problems.append(Problem(manifest.scan, path.name, GARBAGE, "not recorded in the manifest (left by a crash?); "
+                                "'dsscan lake vacuum' deletes it"))
+    return problems
+
+
+def file_problems(root: str | LakePath, manifest: Manifest) -> list[Problem]:
+    """The scan's recorded files that are missing, corrupted (sha256) or unreadable."""
     problems = []
     for file, records in recorded_files(manifest).items():
         path = scan_dir(root, manifest.scan) / file
@@ -88,9 +99,6 @@ def verify_scan(root: str | LakePath, manifest: Manifest) -> list[Problem]:
             continue
         if rows != expected_rows:
             problems.append(Problem(manifest.scan, file, UNREADABLE, f"{rows} rows, {expected_rows} recorded"))
-    for path in garbage_files(root, manifest):
-        problems.append(Problem(manifest.scan, path.name, GARBAGE, "not recorded in the manifest (left by a crash?); "
-                                "'dsscan lake vacuum' deletes it"))
     return problems
 
 
