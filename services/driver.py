@@ -87,16 +87,16 @@ def damaged_chunks(spec: ScanSpec, manifest: Manifest) -> list[int]:
 
 def run_scan(
     spec: ScanSpec, engine: Engine, on_chunk: Callable[[ChunkRecord], None] = lambda record: None,
-    resume: bool = False, repair: bool = False,
+    resume: bool = False, repair: bool = False, command: str | None = None,
 ) -> Manifest:
     """Evaluate every chunk of ``spec`` that its manifest does not record yet (all of them for a new
     scan) with ``engine``; the manifest records each finished chunk. ``repair`` (with ``resume``)
     first forgets the chunks whose files are missing or corrupted, so they are computed again.
     Everything that can be checked is checked before the lake is touched (the config when ``spec``
-    was made, the cluster here); the scan's lease is held throughout. On Ctrl-C the manifest is
+    was made, the cluster here); the scan's lease is held throughout, shown to others as ``command``. On Ctrl-C the manifest is
     left ``interrupted``, on any other error ``failed``; both are resumable."""
     engine.check_reachable()
-    with scan_lease(spec.lake_root, spec.name) as lease:
+    with scan_lease(spec.lake_root, spec.name, command) as lease:
         if resume:
             manifest = stopped_scan(spec)
             for index in damaged_chunks(spec, manifest) if repair else ():

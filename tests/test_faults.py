@@ -3,11 +3,11 @@ for real against the real CLI, ends in one line naming the file, key or scan, an
 (rm, reuse, resume, repair) is taken, ending with the content of an uninterrupted run."""
 from __future__ import annotations
 
+import dataclasses
 import json
-import os
 import re
 import shutil
-import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,12 +18,12 @@ from conftest import config_doc, run_cli
 from dsscan.config import dumps_toml
 from lake.catalog import open_catalog
 from lake.layout import chunk_file_name, manifest_path, scan_dir
-from lake.lease import current_holder
+from lake.lease import LEASE_NAME, Holder, current_holder
 from lake.manifest import COMPLETE, FAILED, RUNNING, Manifest
 from processes import DSSCAN
 
 POINTS, CHUNK = 500, 100  # five chunk files per scan
-LONG_CHUNKS, LONG_CHUNK = 40, 4_000  # a scan that runs for a few seconds
+LONG_CHUNKS, LONG_CHUNK = 20, 4_000  # a scan that runs for a few seconds
 
 
 def cli(capsys, *argv) -> tuple[int, str, str]:
@@ -114,6 +114,8 @@ def test_a_folder_without_manifest_is_listed_reused_or_removed(lake, tmp_path, c
     code, out, err = cli(capsys, "lake", "ls", "--lake", lake)
     assert code == 0 and re.search(r"^third\s+incomplete \(no manifest\)$", out, re.M)
     assert "'dsscan lake rm third --yes' removes it" in err
+    code, _, err = cli(capsys, "status", "third", "--lake", lake)
+    assert code == 2 and "scan 'third' has a folder but no manifest" in one_error_line(err)
     code, out, _ = cli(capsys, "sql", "select scan, status from scans order by scan", "--lake", lake, "--format", "json")
     assert code == 0 and {"scan": "third", "status": "incomplete"} in json.loads(out)
 
@@ -247,7 +249,7 @@ def test_compact_racing_a_resume_is_refused_and_cannot_regress_the_manifest(tmp_
     lake, config = tmp_path / "lake", write_scan_config(tmp_path, "long", LONG_CHUNKS * LONG_CHUNK, LONG_CHUNK)
     assert run_cli("scan", config, "--lake", lake, "--engine", "local", "--no-progress") == 0
     uninterrupted = points_of(lake, "long")
-    stopped = Manifest.load(manifest_path(lake, "long"))  # as if interrupted after four chunks
+    stopped = Manifest.load(manifest_path(lake, "long"))  # as if interrupted after four chunks; its files stay
     stopped.chunks = {i: stopped.chunks[i] for i in range(4)}
     stopped.status = "interrupted"
     stopped.save(lake)
@@ -257,8 +259,10 @@ def test_compact_racing_a_resume_is_refused_and_cannot_regress_the_manifest(tmp_
     while resume.poll() is None:
         code, _, err = cli(capsys, "lake", "compact", "long", "--force", "--target-rows", "100000", "--lake", lake)
         if code == 2:
-            assert "scan 'long' is in use by " in one_error_line(err) and " scan " in err
+            line = one_error_line(err)
+            assert f"scan 'long' is in use by 'dsscan scan {config} --resume --lake {lake}" in line and f"pid {resume.pid}," in line
             refused += 1
+        time.sleep(0.2)
     out, err = resume.communicate()
     assert resume.returncode == 0, err
     assert refused > 0
@@ -280,6 +284,37 @@ def test_two_fresh_scans_of_one_name_at_once_one_wins_the_other_gets_one_line(tm
     assert "scan 'twin' is in use by " in line or "already holds a scan named 'twin'" in line
     manifest = Manifest.load(manifest_path(lake, "twin"))
     assert manifest.status == COMPLETE and len(manifest.chunks) == 10
+
+
+@pytest.mark.slow
+def test_on_s3_a_lease_object_refuses_a_live_holder_and_is_taken_over_when_stale(s3_module_bucket, tmp_path, capsys):
+    lake = f"s3://{s3_module_bucket}/{tmp_path.name}"
+    assert run_cli("scan", write_scan_config(tmp_path, "small"), "--lake", lake, "--engine", "local", "--no-progress") == 0
+    lease = scan_dir(lake, "small") / LEASE_NAME
+    assert not lease.exists()  # released when the scan ended
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()  # its pid no longer runs
+    now = time.time()
+    holders = {  # holder -> taken over?
+        Holder("elsewhere", 1, "dsscan scan live.toml", now, "live", expires=now + 60): False,
+        Holder("elsewhere", 1, "dsscan scan expired.toml", now - 120, "expired", expires=now - 60): True,
+        Holder(socket.gethostname(), ended.pid, "dsscan scan dead.toml", now, "dead",
+               expires=now + 60): True,
+    }
+    for holder, taken_over in holders.items():
+        lease.write_bytes(json.dumps(dataclasses.asdict(holder)).encode())
+        code, _, err = cli(capsys, "lake", "vacuum", "small", "--lake", lake)
+        if taken_over:
+            assert code == 0 and not lease.exists()
+        else:
+            assert code == 2 and f"scan 'small' is in use by {holder.describe()}" in one_error_line(err)
+
+    manifest = manifest_path(lake, "small")  # a damaged manifest on S3 affects only its scan, and rm removes it
+    manifest.write_bytes(manifest.read_bytes()[:100])
+    code, out, err = cli(capsys, "lake", "ls", "--lake", lake)
+    assert code == 0 and re.search(r"^small\s+damaged", out, re.M) and f"{manifest}: damaged manifest (not valid JSON" in err
+    assert cli(capsys, "lake", "rm", "small", "--yes", "--lake", lake)[0] == 0
+    assert not scan_dir(lake, "small").exists()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -119,7 +119,7 @@ def run_verify(args: argparse.Namespace) -> int:
 
 def run_compact(args: argparse.Namespace) -> int:
     load_scan(args.lake, args.scan)  # refuses a scan that is not there before its lease is taken
-    with scan_lease(args.lake, args.scan):
+    with scan_lease(args.lake, args.scan, args.command_line):
         manifest = load_scan(args.lake, args.scan)
         refuse_running(manifest, "compact", args.force)
         before = len(recorded_files(manifest))
@@ -130,7 +130,7 @@ def run_compact(args: argparse.Namespace) -> int:
 
 def run_vacuum(args: argparse.Namespace) -> int:
     load_scan(args.lake, args.scan)
-    with scan_lease(args.lake, args.scan):
+    with scan_lease(args.lake, args.scan, args.command_line):
         manifest = load_scan(args.lake, args.scan)
         refuse_running(manifest, "vacuum", args.force)
         garbage = vacuum_scan(args.lake, manifest, args.dry_run)
@@ -159,7 +159,7 @@ def run_rm(args: argparse.Namespace) -> int:
     what = _rm_summary(args.lake, args.scan)
     if not args.yes:
         raise ValueError(f"this would remove {what} from {scan_dir(args.lake, args.scan)}; pass --yes to confirm")
-    with scan_lease(args.lake, args.scan) as lease:
+    with scan_lease(args.lake, args.scan, args.command_line) as lease:
         lease.stop_renewing()
         remove_scan(args.lake, args.scan)
     print(f"removed {what}")

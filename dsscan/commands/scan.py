@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{verb} {spec.name!r}: {spec.points} points in {spec.n_chunks} chunks, engine {engine.name}, into {folder}", flush=True)
     progress = Progress(len(recorded), spec.n_chunks, sum(c.allowed for c in recorded.values()), args.no_progress)
     try:
-        manifest = run_scan(spec, engine, progress, resume=args.resume, repair=args.repair)
+        manifest = run_scan(spec, engine, progress, resume=args.resume, repair=args.repair, command=args.command_line)
     except KeyboardInterrupt:
         progress.close()
         print(f"interrupted: {progress.recorded} of {spec.n_chunks} chunks recorded; continue with:\n  {_resume_command(args)}",

@@ -47,6 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def load_scan(root: str, scan: str) -> Manifest:
     path = manifest_path(root, scan)
+    if not path.exists() and path.parent.exists():
+        raise ValueError(f"scan {scan!r} has a folder but no manifest (incomplete: its start was cut short); "
+                         f"'dsscan lake rm {scan} --yes' removes it, and running the scan again reuses it if it is empty")
     if not path.exists():
         names = [p.parent.name.split("=", 1)[1] for p in manifest_paths(root)]
         held = f"it holds {', '.join(repr(n) for n in names)}" if names else "it holds no scan"
