@@ -4,7 +4,8 @@ does not record yet to an engine, and record each chunk in the manifest once its
 Exactly once: a chunk counts only when the saved manifest records it, and the manifest records it
 only after the engine reports its file complete. A resumed scan redoes every unrecorded chunk; a file
 left by a chunk that was in flight is overwritten by the same bytes, since chunk i depends on
-(seed, i) alone.
+(seed, i) alone. The driver holds the scan's lease (``lake.lease``) from before it reads or
+writes the manifest until it is done, so no other process changes the scan meanwhile.
 """
 from __future__ import annotations
 
@@ -93,8 +94,9 @@ def run_scan(
     scan) with ``engine``; the manifest records each finished chunk. ``repair`` (with ``resume``)
     first forgets the chunks whose files are missing or corrupted, so they are computed again.
     Everything that can be checked is checked before the lake is touched (the config when ``spec``
-    was made, the cluster here); the scan's lease is held throughout, shown to others as ``command``. On Ctrl-C the manifest is
-    left ``interrupted``, on any other error ``failed``; both are resumable."""
+    was made, the cluster here); the scan's lease is held throughout, shown to others as
+    ``command``. On Ctrl-C the manifest is left ``interrupted``, on any other error ``failed``;
+    both are resumable."""
     engine.check_reachable()
     with scan_lease(spec.lake_root, spec.name, command) as lease:
         if resume:
@@ -116,8 +118,8 @@ def _run_recording(
     try:
         manifest.save(spec.lake_root)
     except OSError as exc:
-        raise ValueError(f"cannot write the manifest of scan {spec.name!r} ({exc}); nothing was recorded: "
-                         "make room (or make the lake writable) and run the same command again") from None
+        raise ValueError(f"cannot write the manifest of scan {spec.name!r} ({exc}); make room (or make the "
+                         "lake writable) and run the same command again") from None
     saver = ThrottledSave(manifest, spec.lake_root)
 
     def record(chunk: ChunkRecord) -> None:
