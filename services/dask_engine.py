@@ -20,7 +20,7 @@ from distributed import Client, Future, LocalCluster, WorkerPlugin, as_completed
 from dsscan.config import ScanSpec
 from lake.manifest import ChunkRecord
 from services.engine import (
-    MAX_CHUNK_ATTEMPTS, ChunkFailedError, cache_tables, check_address, process_chunk, warm_up, worker_environment,
+    CONNECT_TIMEOUT_SECONDS, MAX_CHUNK_ATTEMPTS, ChunkFailedError, cache_tables, check_address, process_chunk, warm_up, worker_environment,
 )
 
 # The scheduler's HTTP server (its dashboard when bokeh is installed): on this machine only, on a
@@ -94,7 +94,11 @@ class DaskEngine:
     @contextlib.contextmanager
     def _client(self) -> Iterator[Client]:
         if self.address:
-            with Client(self.address) as client:
+            try:
+                client = Client(self.address, timeout=CONNECT_TIMEOUT_SECONDS)
+            except OSError as exc:  # check_reachable passed, yet it is no Dask scheduler that answers
+                raise ValueError(f"--address {self.address}: cannot join the Dask scheduler: {str(exc).splitlines()[0]}") from None
+            with client:
                 yield client
         else:
             with local_cluster_client(self.workers or os.cpu_count()) as client:

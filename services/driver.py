@@ -9,6 +9,7 @@ writes the manifest until it is done, so no other process changes the scan meanw
 """
 from __future__ import annotations
 
+import errno
 import time
 from typing import Callable
 
@@ -20,6 +21,9 @@ from lake.manifest import COMPLETE, FAILED, INTERRUPTED, RUNNING, ChunkRecord, M
 from services.engine import Engine, provenance
 
 CHUNK_SUFFIX = ".parquet"
+# What a local lake that stopped taking writes raises (full, over quota, read-only, gone or in the way).
+LAKE_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM,
+                     errno.EISDIR, errno.ENOTDIR, errno.ENOENT}
 
 
 class LakeWriteError(ValueError):
@@ -142,7 +146,7 @@ def _run_recording(
             kept = f"the manifest says {manifest.status}"
         except OSError:
             kept = "the manifest could not be updated either; it still says running"
-        if isinstance(exc, OSError):
+        if isinstance(exc, OSError) and exc.errno in LAKE_WRITE_ERRNOS:
             raise LakeWriteError(f"writing to the lake {spec.lake_root!r} failed ({exc}); {kept}") from None
         raise
     return manifest

@@ -80,7 +80,10 @@ class RayEngine:
     def _start(self) -> None:
         quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
         if self.address:
-            ray.init(address=self.address, **quiet)
+            try:
+                ray.init(address=self.address, **quiet)
+            except ConnectionError as exc:  # check_reachable passed, yet it is no Ray cluster that answers
+                raise ValueError(f"--address {self.address}: cannot join the Ray cluster: {str(exc).splitlines()[0]}") from None
         else:
             cache_tables()  # once here, not once per actor
             # "local": a new cluster, even where `ray start` left one that ray.init() would join
