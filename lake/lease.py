@@ -104,10 +104,11 @@ class Lease:
     def __init__(self, holder: Holder):
         self.holder = holder
         self.lost = False
-        self._stop = threading.Event()
+        self.renewing_stopped = threading.Event()
 
     def stop_renewing(self) -> None:
-        self._stop.set()
+        """Before deleting the scan folder: a renewal must not write the lease object back."""
+        self.renewing_stopped.set()
 
 
 @contextlib.contextmanager
@@ -217,7 +218,7 @@ def _hold_object(scan: str, path: ObjectPath, holder: Holder) -> Iterator[Lease]
 
 def _renew(path: ObjectPath, lease: Lease) -> None:
     """Push the expiry of an object-store lease forward while it is still ours."""
-    while not lease._stop.wait(OBJECT_LEASE_SECONDS / 3):
+    while not lease.renewing_stopped.wait(OBJECT_LEASE_SECONDS / 3):
         try:
             current = _read_object_holder(path)
             if current is None or current.token != lease.holder.token:

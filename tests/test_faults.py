@@ -18,7 +18,8 @@ from conftest import config_doc, run_cli
 from dsscan.config import dumps_toml
 from lake.catalog import open_catalog
 from lake.layout import chunk_file_name, manifest_path, scan_dir
-from lake.lease import LEASE_NAME, Holder, current_holder
+import lake.lease as lease_module
+from lake.lease import LEASE_NAME, Holder, current_holder, scan_lease
 from lake.manifest import COMPLETE, FAILED, RUNNING, Manifest
 from processes import DSSCAN
 
@@ -315,6 +316,25 @@ def test_on_s3_a_lease_object_refuses_a_live_holder_and_is_taken_over_when_stale
     assert code == 0 and re.search(r"^small\s+damaged", out, re.M) and f"{manifest}: damaged manifest (not valid JSON" in err
     assert cli(capsys, "lake", "rm", "small", "--yes", "--lake", lake)[0] == 0
     assert not scan_dir(lake, "small").exists()
+
+
+@pytest.mark.slow
+def test_on_s3_a_held_lease_is_renewed_and_a_takeover_is_noticed(s3_module_bucket, tmp_path, monkeypatch):
+    monkeypatch.setattr(lease_module, "OBJECT_LEASE_SECONDS", 0.6)  # renewed every 0.2 s
+    root = f"s3://{s3_module_bucket}/{tmp_path.name}"
+    other = Holder("elsewhere", 1, "another driver", time.time(), "other", expires=time.time() + 60)
+    with scan_lease(root, "held", "test holder") as lease:
+        path = scan_dir(root, "held") / LEASE_NAME
+        first = json.loads(path.read_bytes())["expires"]
+        time.sleep(0.5)
+        assert json.loads(path.read_bytes())["expires"] > first
+        path.write_bytes(json.dumps(dataclasses.asdict(other)).encode())  # taken over while this holder stalled
+        for _ in range(200):
+            if lease.lost:
+                break
+            time.sleep(0.05)
+        assert lease.lost
+    assert json.loads(path.read_bytes())["token"] == "other"  # releasing did not delete the new holder's lease
 
 
 # ---------------------------------------------------------------------------------------------
