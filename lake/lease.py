@@ -38,7 +38,7 @@ from lake.storage import LakePath, ObjectPath
 LEASE_NAME = "lease.json"
 OBJECT_LEASE_SECONDS = 60.0  # an object-store lease not renewed for this long is free
 SETTLE_SECONDS = 0.5  # wait between writing an object lease and reading it back
-READ_ATTEMPTS, READ_PAUSE_SECONDS = 20, 0.05  # a local lease being written is read again
+READ_ATTEMPTS, READ_PAUSE_SECONDS = 20, 0.05  # a local lease being written (or peeked at) is tried again
 
 
 @dataclass(frozen=True)
@@ -133,11 +133,9 @@ def _hold_file(scan: str, path: pathlib.Path, holder: Holder) -> Iterator[Lease]
         # Locked through a read-only descriptor: a lake whose disk is remounted read-only mid-scan
         # is not kept busy by it.
         fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _lock_exclusive(fd):
             os.close(fd)
-            raise LeaseHeldError(scan, _read_file_holder(path)) from None
+            raise LeaseHeldError(scan, _read_file_holder(path))
         try:
             if os.fstat(fd).st_ino == os.stat(path).st_ino:
                 break  # locked the file that is there, not one its last holder removed meanwhile
@@ -151,6 +149,18 @@ def _hold_file(scan: str, path: pathlib.Path, holder: Holder) -> Iterator[Lease]
         with contextlib.suppress(OSError):  # a lake that turned read-only keeps the file; the lock still goes
             path.unlink(missing_ok=True)  # before unlocking: a waiter then sees the file gone and starts anew
         os.close(fd)
+
+
+def _lock_exclusive(fd: int) -> bool:
+    """Lock ``fd``, or False if another process holds it. A ``current_holder`` call holds a shared
+    lock for an instant, so a refusal is only believed after ``READ_ATTEMPTS`` tries."""
+    for _ in range(READ_ATTEMPTS):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            time.sleep(READ_PAUSE_SECONDS)
+    return False
 
 
 def current_holder(root: str | LakePath, scan: str) -> Holder | None:
