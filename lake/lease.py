@@ -38,7 +38,8 @@ from lake.storage import LakePath, ObjectPath
 LEASE_NAME = "lease.json"
 OBJECT_LEASE_SECONDS = 60.0  # an object-store lease not renewed for this long is free
 SETTLE_SECONDS = 0.5  # wait between writing an object lease and reading it back
-READ_ATTEMPTS, READ_PAUSE_SECONDS = 20, 0.05  # a local lease being written (or peeked at) is tried again
+READ_ATTEMPTS, READ_PAUSE_SECONDS = 20, 0.05  # a local lease record being written is read again
+LOCK_ATTEMPTS, LOCK_PAUSE_SECONDS = 10, 0.01  # a lock that ``current_holder`` peeks at is tried again
 
 
 @dataclass(frozen=True)
@@ -153,13 +154,13 @@ def _hold_file(scan: str, path: pathlib.Path, holder: Holder) -> Iterator[Lease]
 
 def _lock_exclusive(fd: int) -> bool:
     """Lock ``fd``, or False if another process holds it. A ``current_holder`` call holds a shared
-    lock for an instant, so a refusal is only believed after ``READ_ATTEMPTS`` tries."""
-    for _ in range(READ_ATTEMPTS):
+    lock for an instant, so a refusal is only believed after ``LOCK_ATTEMPTS`` tries."""
+    for _ in range(LOCK_ATTEMPTS):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return True
         except BlockingIOError:
-            time.sleep(READ_PAUSE_SECONDS)
+            time.sleep(LOCK_PAUSE_SECONDS)
     return False
 
 

@@ -258,6 +258,9 @@ def test_compact_racing_a_resume_is_refused_and_cannot_regress_the_manifest(tmp_
     resume = _start("scan", config, "--resume", "--lake", lake, "--engine", "local", "--no-progress")
     refused = 0
     while resume.poll() is None:
+        if current_holder(lake, "long") is None:  # not started yet, or done
+            time.sleep(0.05)
+            continue
         code, _, err = cli(capsys, "lake", "compact", "long", "--force", "--target-rows", "100000", "--lake", lake)
         if code == 2:
             line = one_error_line(err)
