@@ -105,6 +105,10 @@ class Manifest:
             doc = json.loads(lake_path(path).read_text())
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ManifestError(path, f"not valid JSON: {exc}") from None
+        except FileNotFoundError:
+            raise
+        except OSError as exc:  # e.g. a folder in its place: still only this scan's problem
+            raise ManifestError(path, f"cannot be read: {exc}") from None
         if not isinstance(doc, dict):
             raise ManifestError(path, f"expected a JSON object, got {type(doc).__name__}")
         if doc.get("format") != MANIFEST_FORMAT:
