@@ -21,7 +21,7 @@ import pyarrow.dataset as ds
 
 from lake.layout import MANIFEST_NAME, SCAN_PARTITION, scan_dir, scan_folders, scan_name
 from lake.manifest import CHUNK_COUNTS, ChunkRecord, Manifest, ManifestError
-from lake.maintenance import file_problems, recorded_files
+from lake.maintenance import REPAIR_HINT, file_problems, recorded_files
 from lake.storage import LakePath, arrow_location, lake_path
 from lake.writer import read_schema
 
@@ -131,7 +131,7 @@ def blame_files(root: str | os.PathLike | LakePath, manifests: list[Manifest], m
     if not problems:
         return message
     more = f" (and {len(problems) - 1} more: 'dsscan lake verify' lists them)" if len(problems) > 1 else ""
-    return f"{problems[0]}{more}; 'dsscan scan CONFIG --resume --repair' computes its chunks again"
+    return f"{problems[0]}{more}; {REPAIR_HINT}"
 
 
 def points_dataset(root: str | os.PathLike | LakePath, scans: LakeScans) -> ds.Dataset | None:
@@ -148,8 +148,7 @@ def points_dataset(root: str | os.PathLike | LakePath, scans: LakeScans) -> ds.D
         missing = [f for f in recorded_files(manifest) if not (scan_dir(root, manifest.scan) / f).exists()]
         if missing:
             scans.set_aside(manifest, f"{scan_dir(root, manifest.scan) / missing[0]}: recorded but not found"
-                            f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}; 'dsscan scan CONFIG "
-                            f"--resume --repair' computes its chunks again")
+                            f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}; {REPAIR_HINT}")
     try:
         return _points_dataset(root, scans.manifests)
     except (OSError, pa.ArrowException) as exc:

@@ -26,6 +26,7 @@ from lake.writer import FILE_METADATA_KEY, parquet_bytes, read_file_metadata
 
 COMPACT_TARGET_ROWS = 1_000_000  # rows per merged file (a chunk file at or above it is left alone)
 MISSING, CORRUPTED, UNREADABLE, GARBAGE = "missing", "corrupted", "unreadable", "garbage"
+REPAIR_HINT = "'dsscan scan CONFIG --resume --repair' computes its chunks again"  # for missing, corrupted, unreadable
 
 
 @dataclass(frozen=True)
