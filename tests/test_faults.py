@@ -157,16 +157,21 @@ DAMAGES = {
 
 
 @pytest.mark.parametrize("damage", list(DAMAGES))
-def test_a_damaged_manifest_affects_only_its_scan_and_is_removable(damage, lake, small_config, capsys):
+def test_each_kind_of_manifest_damage_is_one_line_naming_the_file(damage, lake, capsys):
     path = manifest_path(lake, "small")
     path.write_text(DAMAGES[damage](path.read_text()))
-    named = f"{path}: damaged manifest"
+    code, out, err = cli(capsys, "lake", "ls", "--lake", lake)
+    assert code == 0 and re.search(r"^other\s+complete", out, re.M) and re.search(r"^small\s+damaged", out, re.M)
+    assert err.startswith(f"dsscan: warning: {path}: damaged manifest (") and len(err.strip().splitlines()) == 1
+
+
+def test_a_damaged_manifest_affects_only_its_scan_and_is_removable(lake, small_config, capsys):
+    path = manifest_path(lake, "small")
+    path.write_text(DAMAGES["truncated"](path.read_text()))
+    named = f"{path}: damaged manifest (not valid JSON"
 
     code, out, err = cli(capsys, "sql", "select scan, count(*) as n from points group by scan", "--lake", lake, "--format", "json")
     assert code == 0 and json.loads(out) == [{"scan": "other", "n": POINTS}] and named in err
-    code, out, err = cli(capsys, "lake", "ls", "--lake", lake)
-    assert code == 0 and re.search(r"^other\s+complete", out, re.M) and re.search(r"^small\s+damaged", out, re.M)
-    assert named in err
     assert cli(capsys, "status", "other", "--lake", lake)[0] == 0
     for command in (["status", "small"], ["lake", "info", "small"], ["scan", small_config, "--resume", "--engine", "local"]):
         code, _, err = cli(capsys, *command, "--lake", lake)
