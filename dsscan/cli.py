@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import shlex
 import sys
 
 from dsscan import __version__
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.command_line = shlex.join(["dsscan", *map(str, sys.argv[1:] if argv is None else argv)])  # as leases show it
     try:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, PermissionError) as exc:

@@ -7,18 +7,27 @@ writable (on an object store by writing and deleting a probe object).
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import json
 import math
 import os
 import pathlib
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
+import pyarrow as pa
 
 from dsscan.constraints import load_constraint_set, shipped_constraint_sets
 from dsscan.parameters import PARAMETER_NAMES, domain_limits
 from dsscan.points_file import file_sha256, read_points_file
 from lake.layout import SCAN_NAME, SCAN_NAME_RULE, is_scan_name  # noqa: F401  (SCAN_NAME: the rule, for importers)
+from dsscan.schema import arrow_schema
+from lake.layout import chunk_file_name
+from lake.manifest import ChunkRecord
 from lake.storage import check_object_store_root, is_object_store
 
 SAMPLERS = ("uniform", "sobol", "lhs", "list")
@@ -442,6 +451,58 @@ def _lake_root(lake: dict, override: str | None) -> str:
     return str(path)
 
 
+def physical_memory_bytes() -> int:
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def _gib(n_bytes: float) -> str:
+    return f"{n_bytes / 2**30:,.1f} GiB"
+
+
+def point_bytes(constraints: str) -> int:
+    """Bytes one evaluated point takes in a chunk's table before the store policy filters it: the
+    fixed-width columns of the output schema (``dsscan.schema.arrow_schema``; a bool counted as the
+    byte numpy gives it, a dictionary column as its index) plus its point_id (uint64). A chunk's
+    measured peak is about 1.2 times this (528 bytes per point against 448, ``process_chunk`` under
+    tracemalloc, datta2024, store = "all")."""
+    cset = load_constraint_set(constraints)
+    schema = arrow_schema(tuple(cset.names), cset.name)
+    widths = [(f.type.index_type if pa.types.is_dictionary(f.type) else f.type).bit_width for f in schema]
+    return sum(-(-bits // 8) for bits in widths) + np.dtype(np.uint64).itemsize
+
+
+def chunk_record_bytes() -> int:
+    """What the driver keeps per chunk of the plan: a ``ChunkRecord`` (object, fields) and its JSON
+    text when the manifest is saved."""
+    record = ChunkRecord(index=2**40, file=chunk_file_name(2**40), points=2**40, outside_domain=2**40, rows=2**40,
+                         allowed=2**40, sampled=2**40, sha256="0" * 64, seconds=1.0)
+    fields = vars(record)
+    in_memory = sys.getsizeof(record) + sys.getsizeof(fields) + sum(sys.getsizeof(v) for v in fields.values())
+    return in_memory + len(json.dumps(fields))
+
+
+def _check_plan_fits_memory(spec: ScanSpec) -> None:
+    """A chunk must fit in this machine's memory, and so must the driver's record of every chunk:
+    a plan that cannot is refused here instead of dying with MemoryError after the lake was touched."""
+    memory = physical_memory_bytes()
+    per_point = point_bytes(spec.constraints)
+    if spec.chunk_size * per_point > memory:
+        raise ConfigError(
+            "scan.chunk_size",
+            f"a chunk of {spec.chunk_size:,} points needs at least {_gib(spec.chunk_size * per_point)} of memory "
+            f"({per_point} bytes per point), more than this machine's {_gib(memory)}; lower it "
+            f"(default {SCAN_DEFAULTS['chunk_size']:,})",
+        )
+    per_chunk = chunk_record_bytes()
+    if spec.n_chunks * per_chunk > memory:
+        raise ConfigError(
+            "scan.points",
+            f"{spec.points:,} points in chunks of {spec.chunk_size:,} make {spec.n_chunks:,} chunks, and the driver "
+            f"keeps about {per_chunk} bytes per chunk, {_gib(spec.n_chunks * per_chunk)} in all, more than this "
+            "machine's " + _gib(memory) + "; lower scan.points or raise scan.chunk_size",
+        )
+
+
 def parse_config(doc: dict[str, Any], lake_root: str | None = None) -> ScanSpec:
     """Validate a parsed TOML document; ``lake_root`` overrides ``[lake] root``."""
     _check_keys(doc, TOP_LEVEL_KEYS, "")
@@ -453,8 +514,10 @@ def parse_config(doc: dict[str, Any], lake_root: str | None = None) -> ScanSpec:
         listed = found.pop("listed")
         scan |= found
     parameters = _parse_parameters(_table(doc, "parameters", required=True), listed)
+    spec = ScanSpec(**scan, parameters=parameters, lake_root="")
+    _check_plan_fits_memory(spec)
     root = _lake_root(_table(doc, "lake", required=False), lake_root)
-    return ScanSpec(**scan, parameters=parameters, lake_root=root)
+    return dataclasses.replace(spec, lake_root=root)
 
 
 def load_config(path: str | os.PathLike, lake_root: str | None = None) -> ScanSpec:
@@ -466,6 +529,8 @@ def load_config(path: str | os.PathLike, lake_root: str | None = None) -> ScanSp
         raise FileNotFoundError(f"{path}: no such config file") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ValueError(f"{path}: not valid TOML: nested too deeply for this parser (Python's recursion limit)") from None
     try:
         return parse_config(doc, lake_root)
     except ConfigError as exc:

@@ -17,14 +17,15 @@ import dataclasses
 import json
 import os
 import re
+from dataclasses import dataclass, field
 
 import duckdb
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from lake.layout import SCAN_PARTITION, manifest_paths
-from lake.manifest import ChunkRecord, Manifest
-from lake.maintenance import chunk_path, read_manifest, recorded_files
+from lake.layout import MANIFEST_NAME, SCAN_PARTITION, folder_scan, scan_folders
+from lake.manifest import CHUNK_COUNTS, ChunkRecord, Manifest, ManifestError
+from lake.maintenance import REPAIR_HINT, chunk_path, file_problems, read_manifest, recorded_files, tampered_entries
 from lake.storage import LakePath, arrow_location, lake_path
 from lake.writer import read_schema
 
@@ -38,6 +39,18 @@ CHUNKS_SCHEMA = pa.schema(
     + [("chunk" if f.name == "index" else f.name, _ARROW_TYPES[f.type]) for f in dataclasses.fields(ChunkRecord)]
 )
 NO_SPILL = ("SET temp_directory = ''", "SET max_temp_directory_size = '0B'")
+SCANS_SCHEMA = pa.schema(
+    [("scan", pa.string()), ("status", pa.string()), ("points_planned", pa.int64()), ("chunks_planned", pa.int64()),
+     ("chunks_done", pa.int64())]
+    + [(name, pa.int64()) for name in CHUNK_COUNTS]
+    + [("seed", pa.int64()), ("sampler", pa.string()), ("store", pa.string()), ("sample_rate", pa.float64()),
+       ("constraint_set", pa.string()), ("code_version", pa.string()), ("config", pa.string())]
+)
+# Every page read is checked against its CRC32 (lake.writer writes one per page): a flipped byte
+# stops the query instead of being read as a number.
+VERIFYING_PARQUET = ds.ParquetFileFormat(
+    default_fragment_scan_options=ds.ParquetFragmentScanOptions(page_checksum_verification=True)
+)
 LOCKDOWN = (
     "SET enable_external_access = false",
     "SET autoinstall_known_extensions = false",
@@ -46,19 +59,65 @@ LOCKDOWN = (
 )
 
 
-def load_manifests(root: str | os.PathLike | LakePath) -> list[Manifest]:
-    manifests = [read_manifest(p) for p in manifest_paths(root)]
-    if not manifests:
+DAMAGED, INCOMPLETE = "damaged", "incomplete"  # ``scans.status`` of a scan without a usable manifest
+
+
+@dataclass
+class LakeScans:
+    """Every scan folder of a lake: the readable manifests, the damaged ones (one line each, naming
+    the file), and folders without a manifest (a start that crashed before writing one)."""
+
+    manifests: list[Manifest] = field(default_factory=list)
+    damaged: dict[str, str] = field(default_factory=dict)  # scan -> what is wrong, naming the file
+    incomplete: list[str] = field(default_factory=list)
+
+    def set_aside(self, manifest: Manifest, why: str) -> None:
+        """Leave a scan whose files cannot all be read out of queries, like a damaged one."""
+        self.manifests.remove(manifest)
+        self.damaged[manifest.scan] = why
+
+    def warnings(self) -> list[str]:
+        """One line per scan left out of queries."""
+        return list(self.damaged.values()) + [
+            f"scan {name!r} has a folder but no manifest (its start was cut short); "
+            f"'dsscan lake rm {name} --yes' removes it" for name in self.incomplete
+        ]
+
+
+def lake_scans(root: str | os.PathLike | LakePath) -> LakeScans:
+    """Read every manifest under ``root``; one that is damaged affects only its own scan."""
+    found = LakeScans()
+    for folder in scan_folders(root):
+        path = folder / MANIFEST_NAME
+        if not path.exists():
+            found.incomplete.append(folder_scan(folder))
+            continue
+        try:
+            manifest = read_manifest(path)
+            tampered = tampered_entries(manifest)
+            if tampered:
+                raise ValueError(f"{tampered[0]} ('dsscan lake verify' lists every such entry)")
+            found.manifests.append(manifest)
+        except ManifestError as exc:
+            found.damaged[exc.scan] = str(exc)
+        except ValueError as exc:  # tampering: that scan is left out, never read
+            found.damaged[folder_scan(folder)] = str(exc)
+    if not (found.manifests or found.damaged or found.incomplete):
         raise ValueError(
             f"no scans under lake root {str(root)!r} (expected {SCAN_PARTITION}=<name>/manifest.json); "
             "run 'dsscan scan CONFIG' first or pass --lake"
         )
-    return manifests
+    return found
 
 
-def _scans_table(manifests: list[Manifest]) -> pa.Table:
+def load_manifests(root: str | os.PathLike | LakePath) -> list[Manifest]:
+    """The readable manifests under ``root`` (see ``lake_scans`` for the damaged and incomplete ones)."""
+    return lake_scans(root).manifests
+
+
+def _scans_table(scans: LakeScans) -> pa.Table:
     rows = []
-    for m in manifests:
+    for m in scans.manifests:
         scan = m.config["scan"]
         rows.append({
             "scan": m.scan, "status": m.status, "points_planned": scan["points"],
@@ -67,7 +126,9 @@ def _scans_table(manifests: list[Manifest]) -> pa.Table:
             "sample_rate": scan.get("sample_rate"), "constraint_set": m.provenance["constraint_set"]["name"],
             "code_version": m.provenance["code_version"], "config": json.dumps(m.config),
         })
-    return pa.Table.from_pylist(rows)
+    unusable = [(name, DAMAGED) for name in scans.damaged] + [(name, INCOMPLETE) for name in scans.incomplete]
+    rows += [{"scan": name, "status": status} for name, status in unusable]
+    return pa.Table.from_pylist(rows, schema=SCANS_SCHEMA)
 
 
 def _chunks_table(manifests: list[Manifest]) -> pa.Table:
@@ -75,10 +136,39 @@ def _chunks_table(manifests: list[Manifest]) -> pa.Table:
     return pa.Table.from_pylist([dict(zip(CHUNKS_SCHEMA.names, row)) for row in rows], schema=CHUNKS_SCHEMA)
 
 
-def points_dataset(root: str | os.PathLike | LakePath, manifests: list[Manifest]) -> ds.Dataset | None:
-    """The recorded files of ``manifests``, each once, as one dataset with the partition column ``scan``;
-    scans whose columns differ (other constraint sets) are unified by name, missing values null."""
+def blame_files(root: str | os.PathLike | LakePath, manifests: list[Manifest], message: str) -> str:
+    """For a failed read of the lake's files (``message``): the first recorded file that is missing,
+    corrupted or unreadable, and the way back; found by checking every recorded file, which only a
+    failed read pays for."""
+    problems = [p for m in manifests for p in file_problems(root, m)]
+    if not problems:
+        return message
+    more = f" (and {len(problems) - 1} more: 'dsscan lake verify' lists them)" if len(problems) > 1 else ""
+    return f"{problems[0]}{more}; {REPAIR_HINT}"
+
+
+def points_dataset(root: str | os.PathLike | LakePath, scans: LakeScans) -> ds.Dataset | None:
+    """The recorded files of ``scans``, each once, as one dataset with the partition column ``scan``;
+    scans whose columns differ (other constraint sets) are unified by name, missing values null.
+    A scan with a recorded file that is missing is set aside (``LakeScans.set_aside``), the others
+    stay queryable; any other file that cannot be opened is a one-line ``ValueError`` naming it."""
     root = lake_path(root)
+    try:
+        return _points_dataset(root, scans.manifests)
+    except (OSError, pa.ArrowException):
+        pass  # only now look for missing files: a stat per recorded file
+    for manifest in list(scans.manifests):
+        missing = [f for f in recorded_files(manifest) if not chunk_path(root, manifest.scan, f).exists()]
+        if missing:
+            scans.set_aside(manifest, f"{chunk_path(root, manifest.scan, missing[0])}: recorded but not found"
+                            f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}; {REPAIR_HINT}")
+    try:
+        return _points_dataset(root, scans.manifests)
+    except (OSError, pa.ArrowException) as exc:
+        raise ValueError(blame_files(root, scans.manifests, str(exc).splitlines()[0])) from None
+
+
+def _points_dataset(root: LakePath, manifests: list[Manifest]) -> ds.Dataset | None:
     files = [chunk_path(root, m.scan, file) for m in manifests for file in recorded_files(m)]  # compacted: many chunks, one file
     if not files:
         return None
@@ -87,25 +177,29 @@ def points_dataset(root: str | os.PathLike | LakePath, manifests: list[Manifest]
     schema = schema.append(pa.field(SCAN_PARTITION, pa.string()))
     base, fs = arrow_location(root)
     return ds.dataset(
-        [arrow_location(f)[0] for f in files], schema=schema, format="parquet", filesystem=fs,
+        [arrow_location(f)[0] for f in files], schema=schema, format=VERIFYING_PARQUET, filesystem=fs,
         partitioning=ds.partitioning(pa.schema([(SCAN_PARTITION, pa.string())]), flavor="hive"),
         partition_base_dir=base,
     )
 
 
-def open_catalog(root: str | os.PathLike | LakePath, memory_limit: str = DEFAULT_MEMORY_LIMIT) -> duckdb.DuckDBPyConnection:
-    """A locked DuckDB connection with the views ``points``, ``scans`` and ``chunks`` over ``root``,
-    using at most ``memory_limit`` (``2GB``, ``512MiB``, ...) and no disk: a query that needs more
-    fails with DuckDB's out-of-memory error instead of spilling."""
+def open_catalog(
+    root: str | os.PathLike | LakePath, scans: LakeScans | None = None, memory_limit: str = DEFAULT_MEMORY_LIMIT
+) -> duckdb.DuckDBPyConnection:
+    """A locked DuckDB connection with the views ``points``, ``scans`` and ``chunks`` over ``root``
+    (or over ``scans``, read from it before), using at most ``memory_limit`` (``2GB``, ``512MiB``, ...)
+    and no disk: a query that needs more fails with DuckDB's out-of-memory error instead of spilling.
+    A damaged or manifest-less scan, or one with a missing file, is only a row of ``scans`` with
+    status ``damaged`` or ``incomplete``; ``scans.warnings()`` then names each."""
     if not MEMORY_SIZE.fullmatch(memory_limit.strip()):
         raise ValueError(f"memory limit {memory_limit!r}: expected a size such as 2GB, 512MiB or 1.5GB")
-    manifests = load_manifests(root)
+    scans = scans or lake_scans(root)
+    points = points_dataset(root, scans)
     con = duckdb.connect(":memory:")
     for statement in (*NO_SPILL, f"SET memory_limit = '{memory_limit.strip()}'"):
         con.execute(statement)
-    con.from_arrow(_scans_table(manifests)).create("scans")
-    con.from_arrow(_chunks_table(manifests)).create("chunks")
-    points = points_dataset(root, manifests)
+    con.from_arrow(_scans_table(scans)).create("scans")
+    con.from_arrow(_chunks_table(scans.manifests)).create("chunks")
     if points is not None:
         con.register("points", points)
     for statement in LOCKDOWN:

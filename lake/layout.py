@@ -68,11 +68,15 @@ def folder_scan(folder: LakePath) -> str:
     return folder.name.removeprefix(f"{SCAN_PARTITION}=")
 
 
-def manifest_paths(root: str | os.PathLike | LakePath) -> list[LakePath]:
-    """Every scan manifest under ``root``, sorted by scan folder; folders whose name breaks the
-    scan-name rule are no scans of this lake and are skipped."""
+def scan_folders(root: str | os.PathLike | LakePath) -> list[LakePath]:
+    """Every ``scan=<name>`` folder under ``root``, with or without a manifest, sorted; folders
+    whose name breaks the scan-name rule are no scans of this lake and are skipped."""
     root = lake_path(root)
     if not root.exists():
         return []
-    folders = sorted(p for p in root.iterdir() if p.name.startswith(f"{SCAN_PARTITION}=") and is_scan_name(folder_scan(p)))
-    return [folder / MANIFEST_NAME for folder in folders if (folder / MANIFEST_NAME).exists()]
+    return sorted(p for p in root.iterdir() if p.name.startswith(f"{SCAN_PARTITION}=") and is_scan_name(folder_scan(p)))
+
+
+def manifest_paths(root: str | os.PathLike | LakePath) -> list[LakePath]:
+    """Every scan manifest under ``root``, sorted by scan folder."""
+    return [folder / MANIFEST_NAME for folder in scan_folders(root) if (folder / MANIFEST_NAME).exists()]

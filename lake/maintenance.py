@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from lake.atomic import atomic_write, sha256_of
 from lake.layout import MANIFEST_NAME, chunk_file_name, folder_scan, holds_chunk, manifest_path, merged_file_name, scan_dir
+from lake.lease import LEASE_NAME
 from lake.manifest import RUNNING, ChunkRecord, Manifest
 from lake.storage import LakePath, arrow_location, remove_tree
 from lake.writer import FILE_METADATA_KEY, parquet_bytes, read_file_metadata
@@ -33,6 +34,7 @@ from lake.writer import FILE_METADATA_KEY, parquet_bytes, read_file_metadata
 COMPACT_TARGET_ROWS = 1_000_000  # rows per merged file (a chunk file at or above it is left alone)
 MISSING, CORRUPTED, UNREADABLE, GARBAGE = "missing", "corrupted", "unreadable", "garbage"
 TAMPERED = "tampering"
+REPAIR_HINT = "'dsscan scan CONFIG --resume --repair' computes its chunks again"  # for missing, corrupted, unreadable
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,8 @@ def read_manifest(path: LakePath) -> Manifest:
 def existing_manifest_path(root: str | LakePath, scan: str) -> LakePath:
     path = manifest_path(root, scan)
     if not path.exists():
-        raise FileNotFoundError(f"the lake {str(root)!r} holds no scan named {scan!r} (no {path})")
+        incomplete = " (its folder has no manifest: 'dsscan lake rm' removes it)" if path.parent.exists() else ""
+        raise FileNotFoundError(f"the lake {str(root)!r} holds no scan named {scan!r} (no {path}){incomplete}")
     return path
 
 
@@ -118,13 +121,13 @@ def recorded_files(manifest: Manifest) -> dict[str, list[ChunkRecord]]:
 def _unrecorded(root: str | LakePath, manifest: Manifest, recorded: Iterable[str]) -> list[LakePath]:
     """Files (or links) in the scan folder other than ``recorded`` and the manifest; a folder in it
     is no file of the lake and is neither read nor deleted."""
-    keep = set(recorded) | {MANIFEST_NAME}
+    keep = set(recorded) | {MANIFEST_NAME, LEASE_NAME}
     return sorted(p for p in scan_dir(root, manifest.scan).iterdir()
                   if p.name not in keep and (p.is_file() or _is_local_link(p)))
 
 
 def garbage_files(root: str | LakePath, manifest: Manifest) -> list[LakePath]:
-    """Files in the scan folder that are neither the manifest nor recorded in it."""
+    """Files in the scan folder that are neither the manifest (or the lease) nor recorded in it."""
     return _unrecorded(root, manifest, recorded_files(manifest))
 
 
@@ -141,9 +144,17 @@ def _read_rows(path: LakePath) -> int:
 
 def verify_scan(root: str | LakePath, manifest: Manifest) -> list[Problem]:
     """Every problem of one scan's files: tampered entries, missing, corrupted, unreadable, garbage."""
-    problems = tampered_entries(manifest)
-    files = valid_files(manifest)
-    for file, records in files.items():
+    problems = tampered_entries(manifest) + file_problems(root, manifest)
+    for path in _unrecorded(root, manifest, valid_files(manifest)):
+        problems.append(Problem(manifest.scan, path.name, GARBAGE, "not recorded in the manifest (left by a crash?); "
+                                "'dsscan lake vacuum' deletes it"))
+    return problems
+
+
+def file_problems(root: str | LakePath, manifest: Manifest) -> list[Problem]:
+    """The scan's recorded files (tampered entries left out) that are missing, corrupted (sha256) or unreadable."""
+    problems = []
+    for file, records in valid_files(manifest).items():
         path = scan_dir(root, manifest.scan) / file
         if _is_local_link(path):
             problems.append(Problem(manifest.scan, file, TAMPERED, LINK_DETAIL))
@@ -163,9 +174,6 @@ def verify_scan(root: str | LakePath, manifest: Manifest) -> list[Problem]:
             continue
         if rows != expected_rows:
             problems.append(Problem(manifest.scan, file, UNREADABLE, f"{rows} rows, {expected_rows} recorded"))
-    for path in _unrecorded(root, manifest, files):
-        problems.append(Problem(manifest.scan, path.name, GARBAGE, "not recorded in the manifest (left by a crash?); "
-                                "'dsscan lake vacuum' deletes it"))
     return problems
 
 

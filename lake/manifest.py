@@ -37,6 +37,18 @@ def environment_info() -> dict[str, Any]:
             "cpus": os.cpu_count(), "packages": versions}
 RUNNING, COMPLETE = "running", "complete"
 INTERRUPTED, FAILED = "interrupted", "failed"  # stopped by Ctrl-C / by a chunk that kept failing; resumable
+STATUSES = (RUNNING, COMPLETE, INTERRUPTED, FAILED)
+
+
+class ManifestError(ValueError):
+    """A manifest that cannot be read or lacks what readers use: the message names the file and
+    the way out; only that one scan is affected."""
+
+    def __init__(self, path: object, problem: str):
+        scan = lake_path(path).parent.name.split("=", 1)[-1]
+        super().__init__(f"{path}: damaged manifest ({problem}); only scan {scan!r} is affected, "
+                         f"'dsscan lake rm {scan} --yes' removes it")
+        self.scan = scan
 
 
 @dataclass(frozen=True)
@@ -52,6 +64,9 @@ class ChunkRecord:
     sampled: int  # stored rejected points (store = "allowed+sample")
     sha256: str
     seconds: float
+
+
+CHUNK_COUNTS = ("points", "outside_domain", "rows", "allowed", "sampled")  # the count columns of a ChunkRecord
 
 
 @dataclass
@@ -70,8 +85,7 @@ class Manifest:
 
     def totals(self) -> dict[str, int]:
         """Sums over the recorded chunks of every count column."""
-        counts = ("points", "outside_domain", "rows", "allowed", "sampled")
-        return {c: sum(getattr(r, c) for r in self.chunks.values()) for c in counts}
+        return {c: sum(getattr(r, c) for r in self.chunks.values()) for c in CHUNK_COUNTS}
 
     def to_json(self) -> str:
         doc = dataclasses.asdict(self)
@@ -85,9 +99,78 @@ class Manifest:
 
     @classmethod
     def load(cls, path: str | LakePath) -> "Manifest":
-        doc = json.loads(lake_path(path).read_text())
+        """The manifest at ``path``; a ``ManifestError`` naming the file if it is not valid JSON or
+        lacks (or mistypes) anything that ``status``, ``sql``, ``lake`` and ``--resume`` read."""
+        try:
+            doc = json.loads(lake_path(path).read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ManifestError(path, f"not valid JSON: {exc}") from None
+        except FileNotFoundError:
+            raise
+        except OSError as exc:  # e.g. a folder in its place: still only this scan's problem
+            raise ManifestError(path, f"cannot be read: {exc}") from None
+        if not isinstance(doc, dict):
+            raise ManifestError(path, f"expected a JSON object, got {type(doc).__name__}")
         if doc.get("format") != MANIFEST_FORMAT:
-            raise ValueError(f"{path}: manifest format {doc.get('format')!r}, this dsscan reads {MANIFEST_FORMAT}")
-        chunks = {c["index"]: ChunkRecord(**c) for c in doc.pop("chunks")}
+            raise ManifestError(path, f"manifest format {doc.get('format')!r}, this dsscan reads {MANIFEST_FORMAT}")
         doc.setdefault("environment", {})  # manifests written before the environment was recorded
+        problem = _structure_problem(doc)
+        if problem:
+            raise ManifestError(path, problem)
+        records = doc.pop("chunks")
+        chunks = {c["index"]: ChunkRecord(**c) for c in records}
+        if len(chunks) != len(records) or any(not 0 <= i < doc["chunks_planned"] for i in chunks):
+            raise ManifestError(path, f"chunks: an index recorded twice or outside the plan of {doc['chunks_planned']} chunks")
         return cls(**doc, chunks=chunks)
+
+
+_JSON_TYPES = {"int": int, "str": str, "float": (int, float), "dict": dict, "list": list}
+# What readers use beyond the dataclass fields: "key" -> type, or -> nested layout.
+_DOCUMENT_LAYOUT = {
+    "format": "int", "scan": "str", "chunks_planned": "int", "status": "str", "chunks": "list", "environment": "dict",
+    "config": {"scan": {"name": "str", "seed": "int", "points": "int", "chunk_size": "int", "constraints": "str",
+                        "sampler": "str", "store": "str"},
+               "parameters": "dict"},
+    "provenance": {"code_version": "str", "inputs": {"version": "str", "sha256": "str"},
+                   "constraint_set": {"name": "str", "version": "str", "sha256": "str"}},
+}
+_CHUNK_LAYOUT = {f.name: f.type for f in dataclasses.fields(ChunkRecord)}
+
+
+def _layout_problem(value: Any, layout: str | dict, where: str) -> str | None:
+    """What in ``value`` departs from ``layout`` (a JSON type name or a table of them), or None."""
+    if isinstance(layout, str):
+        wanted = _JSON_TYPES[layout]
+        if isinstance(value, bool) or not isinstance(value, wanted):
+            return f"{where}: expected {layout}, got {json.dumps(value)[:40]}"
+        return None
+    if not isinstance(value, dict):
+        return f"{where}: expected an object, got {json.dumps(value)[:40]}"
+    for key, inner in layout.items():
+        if key not in value:
+            return f"{where + '.' if where else ''}{key}: missing"
+        problem = _layout_problem(value[key], inner, f"{where + '.' if where else ''}{key}")
+        if problem:
+            return problem
+    return None
+
+
+def _structure_problem(doc: dict) -> str | None:
+    """The first thing in a parsed manifest that readers could not use, or None."""
+    extra = sorted(set(doc) - set(_DOCUMENT_LAYOUT))
+    if extra:
+        return f"unknown key {extra[0]!r}"
+    problem = _layout_problem(doc, _DOCUMENT_LAYOUT, "")
+    if problem:
+        return problem
+    if doc["status"] not in STATUSES:
+        return f"status: expected one of {list(STATUSES)}, got {doc['status']!r}"
+    if doc["chunks_planned"] < 1:
+        return f"chunks_planned: expected an integer >= 1, got {doc['chunks_planned']}"
+    for n, chunk in enumerate(doc["chunks"]):
+        if isinstance(chunk, dict) and set(chunk) != set(_CHUNK_LAYOUT):
+            return f"chunks[{n}]: expected the keys {sorted(_CHUNK_LAYOUT)}, got {sorted(chunk)}"
+        problem = _layout_problem(chunk, _CHUNK_LAYOUT, f"chunks[{n}]")
+        if problem:
+            return problem
+    return None

@@ -143,10 +143,11 @@ PROBE_NAME = ".dsscan-write-probe"
 def check_object_store_root(root: str) -> str:
     """``root`` (``s3://bucket[/prefix]``) without a trailing slash, once a probe object was
     written under it and deleted again; otherwise a one-line ValueError saying what failed."""
-    path = lake_path(root.rstrip("/"))
-    bucket = path.key.split("/")[0]
+    key = root[len(S3_SCHEME):].strip("/")
+    bucket = key.split("/")[0]
     if not bucket:
         raise ValueError(f"expected s3://bucket or s3://bucket/prefix, got {root!r}")
+    path = lake_path(S3_SCHEME + key)
     try:
         found = path.fs.get_file_info(bucket).type != pafs.FileType.NotFound
         if found:

@@ -3,7 +3,8 @@
 Parquet settings, measured by ``tests/benchmarks/test_lake_format_bench.py`` (README, "The lake"):
 zstd without dictionaries for float columns; floats barely repeat, and dictionary-encoding them
 made writes about 4x slower and files larger. pyarrow's default row-group size (2**20 rows) keeps
-a chunk in one row group; smaller groups wrote slower.
+a chunk in one row group; smaller groups wrote slower. Every page carries a CRC32
+(``write_page_checksum``), which readers verify on every page they read (``lake.catalog``).
 """
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ def _dictionary_columns(schema: pa.Schema) -> list[str]:
 def parquet_bytes(table: pa.Table) -> bytes:
     """``table`` as a Parquet file with the lake's settings, in memory."""
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression=COMPRESSION, use_dictionary=_dictionary_columns(table.schema))
+    pq.write_table(table, sink, compression=COMPRESSION, use_dictionary=_dictionary_columns(table.schema),
+                   write_page_checksum=True)
     return sink.getvalue().to_pybytes()
 
 

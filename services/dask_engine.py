@@ -19,11 +19,14 @@ from distributed import Client, Future, LocalCluster, WorkerPlugin, as_completed
 
 from dsscan.config import ScanSpec
 from lake.manifest import ChunkRecord
-from services.engine import MAX_CHUNK_ATTEMPTS, ChunkFailedError, cache_tables, process_chunk, warm_up, worker_environment
+from services.engine import (
+    CONNECT_TIMEOUT_SECONDS, MAX_CHUNK_ATTEMPTS, ChunkFailedError, cache_tables, check_address, process_chunk, warm_up, worker_environment,
+)
 
 # The scheduler's HTTP server (its dashboard when bokeh is installed): on this machine only, on a
 # free port. Without an address it still takes 8787, and falls back with a warning when that is busy.
 LOCAL_ANY_PORT = "127.0.0.1:0"
+SCHEDULER_PORT = 8786  # dask's default scheduler port
 IN_FLIGHT_PER_WORKER = 2  # chunks handed to the scheduler per worker: enough to keep every worker busy
 
 
@@ -59,6 +62,10 @@ class DaskEngine:
         self.workers = workers
         self.address = address
 
+    def check_reachable(self) -> None:
+        if self.address:
+            check_address(self.address, SCHEDULER_PORT, "Dask scheduler")
+
     def run(self, spec: ScanSpec, indices: Iterable[int], on_done: Callable[[ChunkRecord], None]) -> None:
         pending = list(indices)[::-1]  # popped from the end: ascending chunk order
         if not pending:
@@ -87,7 +94,11 @@ class DaskEngine:
     @contextlib.contextmanager
     def _client(self) -> Iterator[Client]:
         if self.address:
-            with Client(self.address) as client:
+            try:
+                client = Client(self.address, timeout=CONNECT_TIMEOUT_SECONDS)
+            except OSError as exc:  # check_reachable passed, yet it is no Dask scheduler that answers
+                raise ValueError(f"--address {self.address}: cannot join the Dask scheduler: {str(exc).splitlines()[0]}") from None
+            with client:
                 yield client
         else:
             with local_cluster_client(self.workers or os.cpu_count()) as client:

@@ -4,26 +4,50 @@ does not record yet to an engine, and record each chunk in the manifest once its
 Exactly once: a chunk counts only when the saved manifest records it, and the manifest records it
 only after the engine reports its file complete. A resumed scan redoes every unrecorded chunk; a file
 left by a chunk that was in flight is overwritten by the same bytes, since chunk i depends on
-(seed, i) alone.
+(seed, i) alone. The driver holds the scan's lease (``lake.lease``) from before it reads or
+writes the manifest until it is done, so no other process changes the scan meanwhile.
 """
 from __future__ import annotations
 
+import errno
 import time
 from typing import Callable
 
 from dsscan.config import ScanSpec
+from lake.lease import Lease, scan_lease
 from lake.layout import manifest_path, scan_dir
+from lake.maintenance import file_problems
 from lake.manifest import COMPLETE, FAILED, INTERRUPTED, RUNNING, ChunkRecord, Manifest
 from services.engine import Engine, provenance
 
+CHUNK_SUFFIX = ".parquet"
+# What a local lake that stopped taking writes raises (full, over quota, read-only, gone or in the way).
+LAKE_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM,
+                     errno.EISDIR, errno.ENOTDIR, errno.ENOENT}
+
+
+class LakeWriteError(ValueError):
+    """The lake stopped taking writes (disk full, read-only) while a scan ran: one line, no traceback."""
+
+
+class LeaseLostError(ValueError):
+    """Another process took over the lease of the scan this driver is writing."""
+
 
 def ensure_new_scan(spec: ScanSpec) -> None:
-    """Refuse a scan whose name the lake already holds, before anything is written."""
+    """Refuse a scan whose name the lake already holds, before anything is written. A folder left
+    without a manifest by a start that was cut short (a crash, a full disk) is reused when it holds
+    no chunk file; one that holds chunk files is refused with the command that removes it."""
     folder = scan_dir(spec.lake_root, spec.name)
-    if folder.exists():
+    if manifest_path(spec.lake_root, spec.name).exists():
         raise ValueError(
             f"scan.name: the lake {spec.lake_root!r} already holds a scan named {spec.name!r} ({folder}); "
             "choose another scan.name or --lake, or continue it with --resume"
+        )
+    if folder.exists() and any(p.name.endswith(CHUNK_SUFFIX) for p in folder.iterdir()):
+        raise ValueError(
+            f"scan.name: {folder} holds chunk files but no manifest (incomplete); "
+            f"remove it with 'dsscan lake rm {spec.name} --yes --lake {spec.lake_root}', or choose another scan.name"
         )
 
 
@@ -60,37 +84,71 @@ def stopped_scan(spec: ScanSpec) -> Manifest:
     return manifest
 
 
+def damaged_chunks(spec: ScanSpec, manifest: Manifest) -> list[int]:
+    """The recorded chunks whose file is missing, corrupted (sha256) or unreadable."""
+    files = {p.file for p in file_problems(spec.lake_root, manifest)}
+    return sorted(i for i, record in manifest.chunks.items() if record.file in files)
+
+
 def run_scan(
-    spec: ScanSpec, engine: Engine, on_chunk: Callable[[ChunkRecord], None] = lambda record: None, resume: bool = False
+    spec: ScanSpec, engine: Engine, on_chunk: Callable[[ChunkRecord], None] = lambda record: None,
+    resume: bool = False, repair: bool = False, command: str | None = None,
 ) -> Manifest:
     """Evaluate every chunk of ``spec`` that its manifest does not record yet (all of them for a new
-    scan) with ``engine``; the manifest records each finished chunk. On Ctrl-C the manifest is left
-    ``interrupted``, on any other error ``failed``; both are resumable."""
-    if resume:
-        manifest = stopped_scan(spec)
-    else:
-        ensure_new_scan(spec)
-        manifest = Manifest(scan=spec.name, config=spec.scan_config(), provenance=provenance(spec), chunks_planned=spec.n_chunks)
-        scan_dir(spec.lake_root, spec.name).mkdir(parents=True)
+    scan) with ``engine``; the manifest records each finished chunk. ``repair`` (with ``resume``)
+    first forgets the chunks whose files are missing or corrupted, so they are computed again.
+    Everything that can be checked is checked before the lake is touched (the config when ``spec``
+    was made, the cluster here); the scan's lease is held throughout, shown to others as
+    ``command``. On Ctrl-C the manifest is left ``interrupted``, on any other error ``failed``;
+    both are resumable."""
+    engine.check_reachable()
+    with scan_lease(spec.lake_root, spec.name, command) as lease:
+        if resume:
+            manifest = stopped_scan(spec)
+            for index in damaged_chunks(spec, manifest) if repair else ():
+                del manifest.chunks[index]
+        else:
+            ensure_new_scan(spec)
+            manifest = Manifest(scan=spec.name, config=spec.scan_config(), provenance=provenance(spec),
+                                chunks_planned=spec.n_chunks)
+        return _run_recording(spec, engine, manifest, on_chunk, lease)
+
+
+def _run_recording(
+    spec: ScanSpec, engine: Engine, manifest: Manifest, on_chunk: Callable[[ChunkRecord], None], lease: Lease
+) -> Manifest:
     remaining = [i for i in range(spec.n_chunks) if i not in manifest.chunks]
     manifest.status = RUNNING if remaining else COMPLETE
-    manifest.save(spec.lake_root)
-
+    try:
+        manifest.save(spec.lake_root)
+    except OSError as exc:
+        raise ValueError(f"cannot write the manifest of scan {spec.name!r} ({exc}); make room (or make the "
+                         "lake writable) and run the same command again") from None
     saver = ThrottledSave(manifest, spec.lake_root)
 
     def record(chunk: ChunkRecord) -> None:
+        if lease.lost:
+            raise LeaseLostError(f"scan {spec.name!r}: another process took over its lease; this driver stops")
         manifest.record(chunk)
         saver.save_if_due()
         on_chunk(chunk)
 
     try:
         engine.run(spec, remaining, record)
-    except BaseException as exc:
-        manifest.status = INTERRUPTED if isinstance(exc, KeyboardInterrupt) else FAILED
+        manifest.status = COMPLETE
         manifest.save(spec.lake_root)
+    except BaseException as exc:
+        if isinstance(exc, LeaseLostError):
+            raise
+        manifest.status = INTERRUPTED if isinstance(exc, KeyboardInterrupt) else FAILED
+        try:
+            manifest.save(spec.lake_root)
+            kept = f"the manifest says {manifest.status}"
+        except OSError:
+            kept = "the manifest could not be updated either; it still says running"
+        if isinstance(exc, OSError) and exc.errno in LAKE_WRITE_ERRNOS:
+            raise LakeWriteError(f"writing to the lake {spec.lake_root!r} failed ({exc}); {kept}") from None
         raise
-    manifest.status = COMPLETE
-    manifest.save(spec.lake_root)
     return manifest
 
 

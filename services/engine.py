@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import os
+import socket
 import time
+import urllib.parse
 from typing import Callable, Iterable, Protocol
 
 import numpy as np
@@ -20,6 +22,7 @@ from lake.rows import stored_rows
 from lake.writer import write_chunk
 
 MAX_CHUNK_ATTEMPTS = 3  # tries per chunk, whether its worker died or it raised
+CONNECT_TIMEOUT_SECONDS = 10  # for a cluster's address to accept a connection before a scan starts
 
 
 class ChunkFailedError(RuntimeError):
@@ -33,10 +36,35 @@ class ChunkFailedError(RuntimeError):
 class Engine(Protocol):
     name: str
 
+    def check_reachable(self) -> None:
+        """Raise a one-line ``ValueError`` if the cluster this engine would join cannot be reached
+        (``check_address``); called before the scan touches the lake."""
+
     def run(self, spec: ScanSpec, indices: Iterable[int], on_done: Callable[[ChunkRecord], None]) -> None:
         """Process every chunk in ``indices`` (``process_chunk``), calling ``on_done`` with each
         result in the driver's process as soon as its file is complete, in any order. A chunk is
         tried at most ``MAX_CHUNK_ATTEMPTS`` times, then ``ChunkFailedError`` is raised."""
+
+
+def check_address(address: str, default_port: int, what: str) -> None:
+    """Open and close a TCP connection to the host and port of ``address`` (``host:port`` or
+    ``scheme://host:port``) within ``CONNECT_TIMEOUT_SECONDS``, else a one-line ``ValueError``:
+    a cluster that is not there fails the scan in seconds, not after the client's own retries."""
+    parsed = urllib.parse.urlsplit(address if "://" in address else f"tcp://{address}")
+    try:
+        host, port = parsed.hostname, parsed.port or default_port
+    except ValueError:
+        host = None
+    if not host:
+        raise ValueError(f"--address: expected host:port or scheme://host:port for the {what}, got {address!r}")
+    try:
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_SECONDS).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ValueError(
+            f"--address {address}: the {what} at {host}:{port} does not answer ({reason}, waited up to "
+            f"{CONNECT_TIMEOUT_SECONDS} s); start the cluster or correct --address. Nothing was written."
+        ) from None
 
 
 def worker_environment(on_this_machine: bool = True) -> dict[str, str]:

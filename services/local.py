@@ -11,6 +11,9 @@ from services.engine import process_chunk
 class LocalEngine:
     name = "local"
 
+    def check_reachable(self) -> None:
+        """Nothing to reach: chunks run in this process."""
+
     def run(self, spec: ScanSpec, indices: Iterable[int], on_done: Callable[[ChunkRecord], None]) -> None:
         for index in indices:
             on_done(process_chunk(spec, index))

@@ -29,9 +29,13 @@ from ray.exceptions import RayActorError, RayError, RayTaskError
 
 from dsscan.config import ScanSpec
 from lake.manifest import ChunkRecord
-from services.engine import MAX_CHUNK_ATTEMPTS, ChunkFailedError, cache_tables, process_chunk, warm_up, worker_environment
+from services.engine import (
+    MAX_CHUNK_ATTEMPTS, ChunkFailedError, cache_tables, check_address, process_chunk, warm_up, worker_environment,
+)
 
 logger = logging.getLogger(__name__)
+RAY_ADDRESS_WORDS = ("auto", "local")  # addresses ray.init resolves itself
+RAY_GCS_PORT, RAY_CLIENT_PORT = 6379, 10001  # Ray's defaults for `ray start --head` and its client server
 
 
 @ray.remote(num_cpus=1, max_restarts=0)  # the supervisor replaces dead actors itself
@@ -64,6 +68,13 @@ class RayEngine:
         self.workers = workers
         self.address = address
 
+    def check_reachable(self) -> None:
+        """A cluster address (``host:port`` of its GCS, or ``ray://host:port`` of its client server)
+        must accept a connection; ``auto`` is left to Ray, which fails at once when it finds none."""
+        if self.address and self.address not in RAY_ADDRESS_WORDS:
+            default = RAY_CLIENT_PORT if self.address.startswith("ray://") else RAY_GCS_PORT
+            check_address(self.address, default, "Ray cluster")
+
     def run(self, spec: ScanSpec, indices: Iterable[int], on_done: Callable[[ChunkRecord], None]) -> None:
         pending = deque(indices)
         if not pending:
@@ -80,7 +91,10 @@ class RayEngine:
     def _start(self) -> None:
         quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
         if self.address:
-            ray.init(address=self.address, **quiet)
+            try:
+                ray.init(address=self.address, **quiet)
+            except ConnectionError as exc:  # check_reachable passed, yet it is no Ray cluster that answers
+                raise ValueError(f"--address {self.address}: cannot join the Ray cluster: {str(exc).splitlines()[0]}") from None
         else:
             cache_tables()  # once here, not once per actor
             # "local": a new cluster, even where `ray start` left one that ray.init() would join

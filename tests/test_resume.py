@@ -22,7 +22,7 @@ from lake.catalog import open_catalog
 from lake.layout import chunk_file_name, manifest_path, scan_dir
 from lake.manifest import COMPLETE, FAILED, INTERRUPTED, RUNNING, Manifest
 from services import make_engine
-from services.driver import run_scan
+from services.driver import LakeWriteError, run_scan
 
 CHUNKS, CHUNK = 40, 4_000
 STOP_AFTER = 4  # recorded chunks before the driver is stopped
@@ -132,7 +132,7 @@ def test_a_failing_chunk_leaves_a_failed_scan_that_resumes_once_fixed(config, tm
     def block_chunk_two(record) -> None:  # once the scan has claimed its folder
         blocker.mkdir(exist_ok=True)
 
-    with pytest.raises(IsADirectoryError):
+    with pytest.raises(LakeWriteError, match="Is a directory.*the manifest says failed"):
         run_scan(load_config(config, lake_root=str(lake)), make_engine("local"), block_chunk_two)
     failed = Manifest.load(manifest_path(lake, "stopped"))
     assert failed.status == FAILED and sorted(failed.chunks) == [0, 1]

@@ -4,14 +4,16 @@ from __future__ import annotations
 import argparse
 import json
 
+import sys
+
 from dsscan.config import LAKE_DEFAULTS
-from lake.catalog import load_manifests
-from lake.layout import scan_dir
+from lake.catalog import lake_scans
+from lake.layout import manifest_path, scan_dir
+from lake.lease import scan_lease
 from lake.maintenance import (
-    COMPACT_TARGET_ROWS, chunk_path, compact_scan, existing_manifest_path, load_scan, recorded_files, refuse_running, remove_scan,
+    COMPACT_TARGET_ROWS, chunk_path, compact_scan, load_scan, recorded_files, refuse_running, remove_scan,
     vacuum_scan, valid_files, verify_scan,
 )
-from lake.manifest import Manifest
 from lake.writer import read_schema
 
 EPILOG = """\
@@ -29,6 +31,9 @@ examples:
 The manifest (scan=<name>/manifest.json) is the truth: a chunk counts only once it is recorded.
 SCAN follows the scan-name rule of scan.name; no command reads or deletes anything outside
 <lake>/scan=<name>/, whatever a manifest says.
+compact, vacuum and rm take the scan's lease (scan=<name>/lease.json): while a scan, --resume or
+another of them works on a scan, they are refused with one line naming the holder. A damaged
+manifest affects only its own scan: ls and verify name its file, rm removes it.
 """
 
 
@@ -69,10 +74,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_ls(args: argparse.Namespace) -> int:
+    scans = lake_scans(args.lake)
     print(f"{'scan':<24} {'status':<11} {'chunks':>13} {'rows':>12} {'allowed':>10}")
-    for m in load_manifests(args.lake):
+    for m in scans.manifests:
         totals = m.totals()
         print(f"{m.scan:<24} {m.status:<11} {f'{len(m.chunks)}/{m.chunks_planned}':>13} {totals['rows']:>12} {totals['allowed']:>10}")
+    for name in scans.damaged:
+        print(f"{name:<24} damaged (manifest unreadable)")
+    for name in scans.incomplete:
+        print(f"{name:<24} incomplete (no manifest)")
+    for warning in scans.warnings():
+        print(f"dsscan: warning: {warning}", file=sys.stderr)
     return 0
 
 
@@ -95,8 +107,12 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    manifests = [load_scan(args.lake, args.scan)] if args.scan is not None else load_manifests(args.lake)
-    problems = [p for m in manifests for p in verify_scan(args.lake, m)]
+    if args.scan:
+        manifests, unusable = [load_scan(args.lake, args.scan)], []
+    else:
+        scans = lake_scans(args.lake)
+        manifests, unusable = scans.manifests, scans.warnings()
+    problems = [str(p) for m in manifests for p in verify_scan(args.lake, m)] + unusable
     for problem in problems:
         print(problem)
     files = sum(len(valid_files(m)) for m in manifests)
@@ -106,18 +122,22 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_compact(args: argparse.Namespace) -> int:
-    manifest = load_scan(args.lake, args.scan)
-    refuse_running(manifest, "compact", args.force)
-    before = len(recorded_files(manifest))
-    written = compact_scan(args.lake, manifest, args.target_rows)
+    load_scan(args.lake, args.scan)  # refuses a scan that is not there before its lease is taken
+    with scan_lease(args.lake, args.scan, args.command_line):
+        manifest = load_scan(args.lake, args.scan)
+        refuse_running(manifest, "compact", args.force)
+        before = len(recorded_files(manifest))
+        written = compact_scan(args.lake, manifest, args.target_rows)
     print(f"scan {args.scan!r}: {before} files -> {len(recorded_files(manifest))} files ({len(written)} written)")
     return 0
 
 
 def run_vacuum(args: argparse.Namespace) -> int:
-    manifest = load_scan(args.lake, args.scan)
-    refuse_running(manifest, "vacuum", args.force)
-    garbage = vacuum_scan(args.lake, manifest, args.dry_run)
+    load_scan(args.lake, args.scan)
+    with scan_lease(args.lake, args.scan, args.command_line):
+        manifest = load_scan(args.lake, args.scan)
+        refuse_running(manifest, "vacuum", args.force)
+        garbage = vacuum_scan(args.lake, manifest, args.dry_run)
     verb = "would delete" if args.dry_run else "deleted"
     for path in garbage:
         print(f"{verb} {path}")
@@ -125,14 +145,26 @@ def run_vacuum(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rm_summary(root: str, scan: str) -> str:
+    """What ``lake rm`` would remove, also for a scan whose manifest is damaged or missing."""
+    folder = scan_dir(root, scan)
+    if not folder.exists():
+        raise FileNotFoundError(f"the lake {str(root)!r} holds no scan named {scan!r} (no {folder})")
+    if not manifest_path(root, scan).exists():
+        return f"scan {scan!r} (incomplete: no manifest)"
+    try:
+        manifest = load_scan(root, scan)
+    except ValueError:
+        return f"scan {scan!r} (damaged manifest)"
+    return f"scan {scan!r} ({len(manifest.chunks)} chunks, {manifest.totals()['rows']} rows)"
+
+
 def run_rm(args: argparse.Namespace) -> int:
-    # even a manifest that names another scan (tampering): rm removes only this scan's folder
-    manifest = Manifest.load(existing_manifest_path(args.lake, args.scan))
+    what = _rm_summary(args.lake, args.scan)
     if not args.yes:
-        raise ValueError(
-            f"this would remove scan {args.scan!r} ({len(manifest.chunks)} chunks, {manifest.totals()['rows']} rows) "
-            f"from {scan_dir(args.lake, args.scan)}; pass --yes to confirm"
-        )
-    remove_scan(args.lake, args.scan)
-    print(f"removed scan {args.scan!r}")
+        raise ValueError(f"this would remove {what} from {scan_dir(args.lake, args.scan)}; pass --yes to confirm")
+    with scan_lease(args.lake, args.scan, args.command_line) as lease:
+        lease.stop_renewing()
+        remove_scan(args.lake, args.scan)
+    print(f"removed {what}")
     return 0

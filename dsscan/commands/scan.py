@@ -15,7 +15,7 @@ from lake.layout import scan_dir
 from lake.manifest import ChunkRecord, Manifest
 from lake.storage import is_object_store
 from services import DEFAULT_ENGINE, ENGINES, make_engine
-from services.driver import ensure_new_scan, run_scan, stopped_scan
+from services.driver import LakeWriteError, damaged_chunks, ensure_new_scan, run_scan, stopped_scan
 from services.engine import ChunkFailedError
 
 EPILOG = """\
@@ -25,6 +25,8 @@ examples:
   dsscan scan configs/datta2024.toml --engine ray --address ray://head:10001
   dsscan scan configs/datta2024.toml --engine dask --address tcp://scheduler:8786
   dsscan scan configs/datta2024.toml --resume      # continue a killed or interrupted scan
+  dsscan scan configs/datta2024.toml --resume --repair   # ... and recompute chunks whose files are
+                                                         # missing or corrupted (see 'dsscan status')
 
 The config is validated first (see 'dsscan validate'); a mistake stops the scan before anything
 is written. Each chunk becomes one Parquet file under <lake>/scan=<name>/, recorded in
@@ -58,6 +60,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "default: start a local one for this scan",
     )
     parser.add_argument("--resume", action="store_true", help="continue a stopped scan of this config: redo only the chunks its manifest does not record")
+    parser.add_argument("--repair", action="store_true",
+                        help="with --resume: first forget the recorded chunks whose files are missing, corrupted or "
+                        "unreadable, so they are computed again")
     parser.add_argument("--lake", metavar="ROOT", help="lake root directory, overriding [lake] root of the config")
     parser.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
     parser.set_defaults(func=run)
@@ -121,9 +126,14 @@ class Progress:
 def run(args: argparse.Namespace) -> int:
     spec = load_config(args.config, args.lake)
     engine = make_engine(args.engine, args.workers, args.address)
+    if args.repair and not args.resume:
+        raise ValueError("--repair: only with --resume (it repairs a scan the lake holds)")
     if args.resume:
-        recorded = stopped_scan(spec).chunks
-        verb = f"resuming ({len(recorded)} of {spec.n_chunks} chunks recorded)"
+        manifest = stopped_scan(spec)
+        damaged = damaged_chunks(spec, manifest) if args.repair else []
+        recorded = {i: r for i, r in manifest.chunks.items() if i not in damaged}
+        verb = f"resuming ({len(recorded)} of {spec.n_chunks} chunks recorded" + (
+            f"; {len(damaged)} with missing or corrupted files to compute again)" if args.repair else ")")
     else:
         ensure_new_scan(spec)
         recorded, verb = {}, "scan"
@@ -131,13 +141,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"{verb} {spec.name!r}: {spec.points} points in {spec.n_chunks} chunks, engine {engine.name}, into {folder}", flush=True)
     progress = Progress(len(recorded), spec.n_chunks, sum(c.allowed for c in recorded.values()), args.no_progress)
     try:
-        manifest = run_scan(spec, engine, progress, resume=args.resume)
+        manifest = run_scan(spec, engine, progress, resume=args.resume, repair=args.repair, command=args.command_line)
     except KeyboardInterrupt:
         progress.close()
         print(f"interrupted: {progress.recorded} of {spec.n_chunks} chunks recorded; continue with:\n  {_resume_command(args)}",
               file=sys.stderr)
         return 130
-    except ChunkFailedError as exc:
+    except (ChunkFailedError, LakeWriteError) as exc:
         progress.close()
         print(f"dsscan: error: {exc}\nthe {progress.recorded} chunks recorded are kept; after fixing the cause, continue with:\n"
               f"  {_resume_command(args)}", file=sys.stderr)

@@ -7,9 +7,10 @@ import sys
 import duckdb
 
 from dsscan.config import LAKE_DEFAULTS
-from lake.catalog import open_catalog, read_only_query
+from lake.catalog import blame_files, lake_scans, open_catalog, read_only_query
 
 FORMATS = ("table", "csv", "json")
+POINTS_READ_FAILED = "registered as 'points' failed"  # DuckDB's words when reading the points dataset raised
 EPILOG = """\
 tables:
   points   every stored point of every scan; the column 'scan' names the scan
@@ -25,6 +26,10 @@ examples:
 
 Only one SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE or EXPLAIN statement is run; the lake cannot be
 changed, and files outside the lake cannot be read.
+
+A scan whose manifest is damaged (or missing) is left out with a warning naming it; the others
+are queried. Every page read is checked against its CRC32: a damaged file stops the query with
+one line naming it ('dsscan scan CONFIG --resume --repair' computes its chunks again).
 """
 
 
@@ -44,11 +49,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     query = sys.stdin.read() if args.query == "-" else args.query
-    con = open_catalog(args.lake)
+    scans = lake_scans(args.lake)
+    con = open_catalog(args.lake, scans)
+    for warning in scans.warnings():
+        print(f"dsscan: warning: {warning}; it is left out of the query", file=sys.stderr)
     try:
         frame = read_only_query(con, query).df()
     except duckdb.Error as exc:
-        raise ValueError(str(exc).splitlines()[0]) from None
+        raise ValueError(_failure(args.lake, scans.manifests, exc)) from None
     if args.format == "csv":
         frame.to_csv(sys.stdout, index=False)
     elif args.format == "json":
@@ -58,3 +66,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(frame.to_string(index=False))
     return 0
+
+
+def _failure(root: str, manifests: list, exc: duckdb.Error) -> str:
+    """One line on a failed query, naming the damaged file when reading the lake's files failed."""
+    message = str(exc).splitlines()[0]
+    return blame_files(root, manifests, message) if POINTS_READ_FAILED in message else message

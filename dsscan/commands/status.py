@@ -5,7 +5,8 @@ import argparse
 import json
 
 from lake.layout import folder_scan, manifest_path, manifest_paths
-from lake.maintenance import read_manifest
+from lake.lease import current_holder
+from lake.maintenance import file_problems, read_manifest
 from lake.manifest import COMPLETE, RUNNING, Manifest
 
 EPILOG = """\
@@ -16,6 +17,9 @@ examples:
 
 Counts come from the manifest, i.e. from the chunks recorded so far: a chunk whose file is not
 recorded does not count. A scan that is not complete continues with 'dsscan scan CONFIG --resume'.
+Every recorded file is checked (exists, sha256, row count); a missing or corrupted one is named,
+and 'dsscan scan CONFIG --resume --repair' computes its chunks again. A manifest that says
+"running" is checked against the scan's lease: if no process holds it, the driver is gone.
 """
 
 STATUS_MEANING = {
@@ -43,6 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def load_scan(root: str, scan: str) -> Manifest:
     path = manifest_path(root, scan)
+    if not path.exists() and path.parent.exists():
+        raise ValueError(f"scan {scan!r} has a folder but no manifest (incomplete: its start was cut short); "
+                         f"'dsscan lake rm {scan} --yes' removes it, and running the scan again reuses it if it is empty")
     if not path.exists():
         names = [folder_scan(p.parent) for p in manifest_paths(root)]
         held = f"it holds {', '.join(repr(n) for n in names)}" if names else "it holds no scan"
@@ -50,8 +57,9 @@ def load_scan(root: str, scan: str) -> Manifest:
     return read_manifest(path)
 
 
-def summary(manifest: Manifest) -> dict:
-    """The status of a scan as plain data (what ``--json`` prints)."""
+def summary(manifest: Manifest, root: str) -> dict:
+    """The status of a scan as plain data (what ``--json`` prints), with its files checked and
+    the holder of its lease."""
     scan = manifest.config["scan"]
     totals = manifest.totals()
     seconds = sum(r.seconds for r in manifest.chunks.values())
@@ -70,14 +78,21 @@ def summary(manifest: Manifest) -> dict:
         "worker_seconds": seconds,
         "points_per_worker_second": totals["points"] / seconds if seconds else None,
         "worker_seconds_left": seconds / recorded * (manifest.chunks_planned - recorded) if recorded else None,
+        "held_by": holder.describe() if (holder := current_holder(root, manifest.scan)) else None,
+        "file_problems": [str(p) for p in file_problems(root, manifest)],
     }
 
 
 def format_summary(s: dict) -> str:
     config, provenance = s["config"], s["provenance"]
     sample = f", sample_rate {config['sample_rate']}" if config["sample_rate"] is not None else ""
+    meaning = STATUS_MEANING.get(s["status"], s["status"])
+    if s["status"] == RUNNING:
+        meaning = f"running: {s['held_by']}" if s["held_by"] else (
+            "stopped: the manifest says running but no process holds the scan (its driver was killed, "
+            "or the lake stopped taking writes)")
     lines = [
-        f"scan {s['scan']!r}: {STATUS_MEANING.get(s['status'], s['status'])}",
+        f"scan {s['scan']!r}: {meaning}",
         f"  chunks   {s['chunks_recorded']:,} of {s['chunks_planned']:,} recorded",
         f"  points   {s['points']:,} of {s['points_planned']:,} evaluated "
         f"({s['outside_domain']:,} outside the supported domain, skipped)",
@@ -92,12 +107,15 @@ def format_summary(s: dict) -> str:
         left = "" if s["worker_seconds_left"] is None or s["status"] == COMPLETE else f"; about {s['worker_seconds_left']:,.1f} left"
         lines.append(f"  timing   {s['worker_seconds']:,.1f} worker-seconds ({s['points_per_worker_second']:,.0f} points "
                      f"per worker-second){left}")
-    if s["status"] != COMPLETE:
+    lines += [f"  damaged  {problem}" for problem in s["file_problems"]]
+    if s["file_problems"]:
+        lines.append("  repair   dsscan scan CONFIG --resume --repair   (computes the chunks of these files again)")
+    elif s["status"] != COMPLETE:
         lines.append("  resume   dsscan scan CONFIG --resume   (CONFIG: the file the scan was started with)")
     return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
-    result = summary(load_scan(args.lake, args.scan))
+    result = summary(load_scan(args.lake, args.scan), args.lake)
     print(json.dumps(result, indent=2) if args.json else format_summary(result))
     return 0
