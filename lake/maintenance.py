@@ -239,5 +239,10 @@ def compact_scan(root: str | LakePath, manifest: Manifest, target_rows: int = CO
     return sorted(written)
 
 
+def is_linked_scan(root: str | LakePath, scan: str) -> bool:
+    """Whether the scan folder is a local symbolic link (tampering: nothing of the lake is there)."""
+    return _is_local_link(scan_dir(root, scan))
+
+
 def remove_scan(root: str | LakePath, scan: str) -> None:
     remove_tree(scan_dir(root, scan))

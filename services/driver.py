@@ -16,7 +16,7 @@ from typing import Callable
 from dsscan.config import ScanSpec
 from lake.lease import Lease, scan_lease
 from lake.layout import manifest_path, scan_dir
-from lake.maintenance import file_problems
+from lake.maintenance import file_problems, read_manifest, recorded_files
 from lake.manifest import COMPLETE, FAILED, INTERRUPTED, RUNNING, ChunkRecord, Manifest
 from services.engine import Engine, provenance
 
@@ -67,7 +67,8 @@ def stopped_scan(spec: ScanSpec) -> Manifest:
         raise ValueError(
             f"--resume: the lake {spec.lake_root!r} holds no scan named {spec.name!r}; run without --resume to start it"
         )
-    manifest = Manifest.load(path)
+    manifest = read_manifest(path)  # refuses a linked folder or a manifest naming another scan
+    recorded_files(manifest)  # refuses an entry naming anything but this scan's own chunk files
     differing = _differing_keys(manifest.config, spec.scan_config())
     if differing:
         raise ValueError(

@@ -11,7 +11,7 @@ from lake.catalog import lake_scans
 from lake.layout import manifest_path, scan_dir
 from lake.lease import scan_lease
 from lake.maintenance import (
-    COMPACT_TARGET_ROWS, chunk_path, compact_scan, load_scan, recorded_files, refuse_running, remove_scan,
+    COMPACT_TARGET_ROWS, chunk_path, compact_scan, is_linked_scan, load_scan, recorded_files, refuse_running, remove_scan,
     vacuum_scan, valid_files, verify_scan,
 )
 from lake.writer import read_schema
@@ -107,7 +107,7 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    if args.scan:
+    if args.scan is not None:
         manifests, unusable = [load_scan(args.lake, args.scan)], []
     else:
         scans = lake_scans(args.lake)
@@ -163,8 +163,11 @@ def run_rm(args: argparse.Namespace) -> int:
     what = _rm_summary(args.lake, args.scan)
     if not args.yes:
         raise ValueError(f"this would remove {what} from {scan_dir(args.lake, args.scan)}; pass --yes to confirm")
-    with scan_lease(args.lake, args.scan, args.command_line) as lease:
-        lease.stop_renewing()
+    if is_linked_scan(args.lake, args.scan):  # no lease: it would be taken where the link points
         remove_scan(args.lake, args.scan)
+    else:
+        with scan_lease(args.lake, args.scan, args.command_line) as lease:
+            lease.stop_renewing()
+            remove_scan(args.lake, args.scan)
     print(f"removed {what}")
     return 0
