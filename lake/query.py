@@ -37,6 +37,11 @@ def literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def number(value: float) -> str:
+    """A float as a DOUBLE literal (a bare 0.0003 would be a DECIMAL, which overflows in products)."""
+    return f"{float(value)!r}::DOUBLE"
+
+
 @dataclass(frozen=True)
 class ScanInfo:
     """One scan of the lake as the app sees it, from the ``scans`` table (no data read)."""
@@ -93,7 +98,7 @@ def _per_scan(values: Mapping[str, float]) -> str:
     """SQL: the value of each row's scan (1.0 for a scan not listed)."""
     if not values:
         return "1.0"
-    return f"(CASE scan {' '.join(f'WHEN {literal(k)} THEN {v!r}' for k, v in values.items())} ELSE 1.0 END)"
+    return f"(CASE scan {' '.join(f'WHEN {literal(k)} THEN {number(v)}' for k, v in values.items())} ELSE 1.0 END)"
 
 
 @dataclass(frozen=True)
@@ -239,8 +244,8 @@ class Binning:
             low, high, guard = self.low, self.high, ""
         width = (high - low) or 1.0
         return (
-            f"CASE WHEN {guard}{identifier(self.column)} BETWEEN {self.low!r} AND {self.high!r} "
-            f"THEN least(floor(({v} - {low!r}) / {width!r} * {self.bins}), {self.bins - 1})::INTEGER END"
+            f"CASE WHEN {guard}{identifier(self.column)} BETWEEN {number(self.low)} AND {number(self.high)} "
+            f"THEN least(floor(({v} - {number(low)}) / {number(width)} * {self.bins}), {self.bins - 1})::INTEGER END"
         )
 
     def edges(self) -> np.ndarray:
