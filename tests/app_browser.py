@@ -96,7 +96,7 @@ def screenshot_figures(lake: pathlib.Path, out_dir: pathlib.Path) -> list[pathli
     written = []
     with app_server(lake) as (url, _), chromium() as browser:
         page = browser.new_page(viewport=VIEWPORT)
-        for name, path in (("figure2", ""), ("figure3", "figure3")):
+        for name, path in (("figure3", ""), ("figure2", "figure2")):
             page.goto(f"{url}/{path}")
             wait_for_chart(page)
             target = out_dir / f"{name}.png"

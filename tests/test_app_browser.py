@@ -49,14 +49,14 @@ def test_the_app_listens_on_127_0_0_1_only(server):
 def test_figure_views_draw_what_the_lake_holds(server, page, scenario_lake):
     url, _ = server
     allowed = in_lake(scenario_lake, "SELECT count(*) FROM p WHERE allowed")
-    page.goto(url)  # Figure 2 is the first page
+    page.goto(f"{url}/figure2")
     wait_for_chart(page)
     assert mark_counts(page, "points") == [allowed] * 5
     # the eta_t - eta_c panel's bins: 60 x 60 over the paper's ranges [0, 0.02] x [-0.5, 0]
     bins = in_lake(scenario_lake, f"SELECT count(DISTINCT (floor(eta_t / 0.02 * {BINS}), floor((eta_c + 0.5) / 0.5 * {BINS}))) FROM p")
     assert mark_counts(page, "density")[0] == bins
     assert page.get_by_text("PNG").count() == 1
-    page.goto(f"{url}/figure3")
+    page.goto(url)  # Figure 3 is the first page
     wait_for_chart(page)
     assert mark_counts(page, "points") == [allowed] * 3
     assert page.locator("svg").get_by_text("BR(B⁺ → K⁺ νν̄)").count() >= 3  # physics axis titles
@@ -90,7 +90,7 @@ def test_a_widget_redraws_the_chart_and_its_url_reopens_it(server, page, scenari
 @pytest.mark.parametrize("label, magic", [("PNG", b"\x89PNG\r\n\x1a\n"), ("PDF", b"%PDF-")])
 def test_export_buttons_return_files_that_open(server, page, label, magic):
     url, _ = server
-    page.goto(f"{url}/figure3")
+    page.goto(url)
     wait_for_chart(page)
     with page.expect_download(timeout=120_000) as download:
         page.get_by_role("button", name=label, exact=True).click()
