@@ -257,16 +257,17 @@ def _resolved(axis: Axis, ranges: dict[str, ColumnRange], points: pd.DataFrame) 
     widened to the points drawn."""
     if axis.domain is not None:
         return axis
+    log = axis.scale == "log"
     r, drawn = ranges[axis.column], points[axis.column].to_numpy(float)
-    drawn = drawn[np.isfinite(drawn) & ((drawn > 0) if axis.scale == "log" else True)]
-    lows = [v for v in (r.low_positive if axis.scale == "log" else r.low, *drawn[:1]) if v is not None]
-    if not lows:  # no finite (positive) value: an empty axis
-        return Axis(axis.column, axis.scale, (1.0, 10.0) if axis.scale == "log" else (0.0, 1.0))
-    low = min(lows + ([drawn.min()] if drawn.size else []))
-    high = max([v for v in (r.high,) if v is not None] + ([drawn.max()] if drawn.size else []) + [low])
+    drawn = drawn[np.isfinite(drawn) & (drawn > 0 if log else True)]
+    values = [v for v in (r.low_positive if log else r.low, r.high) if v is not None and (v > 0 or not log)]
+    values += [drawn.min(), drawn.max()] if drawn.size else []
+    if not values:  # no finite (positive) value: an empty axis
+        return Axis(axis.column, axis.scale, (1.0, 10.0) if log else (0.0, 1.0))
+    low, high = float(min(values)), float(max(values))
     if high <= low:
-        high = low * 10 if axis.scale == "log" else low + 1
-    return Axis(axis.column, axis.scale, (float(low), float(high)))
+        high = low * 10 if log else low + 1
+    return Axis(axis.column, axis.scale, (low, high))
 
 
 def data_ranges(con: duckdb.DuckDBPyConnection, columns: Sequence[str], selection: Selection) -> dict[str, ColumnRange]:

@@ -54,13 +54,6 @@ def axis_scale(label: str, key: str, r: ColumnRange) -> str:
                     help=None if len(options) > 1 else "the column has values <= 0: linear only")
 
 
-def domain(column: str, scale: str, r: ColumnRange, sliced: dict[str, tuple[float, float]]) -> tuple[float, float] | None:
-    if column in sliced:
-        return sliced[column]
-    low = r.low_positive if scale == "log" else r.low
-    return (low, r.high) if low is not None and r.high is not None and r.high > low else None
-
-
 def render() -> None:
     st.subheader("Explore any two columns")
     view = lake_view()
@@ -84,8 +77,7 @@ def render() -> None:
                                       bind="query-params", format="%.4g", help=column_help(p))
     x_scale = axis_scale("x scale", "xscale", ranges[x])
     y_scale = axis_scale("y scale", "yscale", ranges[y])
-    panel = Panel(Axis(x, x_scale, domain(x, x_scale, ranges[x], sliced)),
-                  Axis(y, y_scale, domain(y, y_scale, ranges[y], sliced)))
+    panel = Panel(Axis(x, x_scale, sliced.get(x)), Axis(y, y_scale, sliced.get(y)))  # else from the data
     selection = Selection(view.selection.scans, tuple((p, lo, hi) for p, (lo, hi) in sliced.items()))
     key = (view.root, view.state, panel, selection, colour, view.constraint_sets)
     show_chart(explore_spec(*key), f"{y}-vs-{x}", lambda: explore_spec(*key).spec)
