@@ -159,3 +159,14 @@ def test_the_lake_comes_from_the_command_line_or_the_environment(monkeypatch):
     monkeypatch.setenv("DSSCAN_LAKE", "/from/env")
     assert lake_roots(["--lake", "a", "--lake", "b"]) == ["a", "b"]
     assert lake_roots([]) == ["/from/env"]
+
+
+def test_figure2_marks_the_papers_benchmark_points_when_asked(scenario_lake, monkeypatch):
+    spec, _ = drawn(page("figure2", scenario_lake, monkeypatch, bp="true"))
+    diamonds = [layer for layer in spec["concat"][0]["layer"] if layer["mark"].get("shape") == "diamond"]
+    (marks,) = [layer["data"]["values"] for layer in diamonds]
+    # paper 001 Table II: eta_t x 10^2 and eta_c of BP1 ... BP7
+    assert [(m["benchmark"], m["eta_t"], m["eta_c"]) for m in marks] == [
+        ("BP1", 0.0054, -0.13), ("BP2", 0.0104, -0.28), ("BP3", 0.0084, -0.24), ("BP4", 0.0058, -0.14),
+        ("BP5", 0.0131, -0.34), ("BP6", 0.0054, -0.13), ("BP7", 0.0063, -0.15),
+    ]
