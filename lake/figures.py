@@ -194,7 +194,7 @@ class ChartSummary:
 
 @dataclass
 class Chart:
-    spec: dict
+    spec: dict  # Vega-Lite; its named datasets are DataFrames (Streamlit sends them as Arrow), see json_spec
     summary: ChartSummary
 
 
@@ -341,7 +341,7 @@ def chart(
     colour_scale = auto_scale(ranges[colour_column].low, ranges[colour_column].high) if colouring.kind == "column" else ""
     if colouring.kind == "column":
         scales.setdefault(colour_column, colour_scale)
-    datasets: dict[str, list[dict]] = {"points": _records(points)}
+    datasets: dict[str, pd.DataFrame] = {"points": points}
     histograms = (
         histograms_2d(con, [(_binning(p.x), _binning(p.y)) for p in panels], selection, head) if density else []
     )
@@ -351,7 +351,7 @@ def chart(
     for i, panel in enumerate(panels):
         layers = []
         if density:
-            datasets[f"density_{i}"] = _records(histograms[i])
+            datasets[f"density_{i}"] = histograms[i]
             summary.bins.append(len(histograms[i]))
             layers.append(_density_layer(i, panel))
         layers += _bound_layers(constraint_bounds(constraint_sets, panel), panel)
@@ -425,11 +425,17 @@ def figure_chart(
 EXPORT_FORMATS = {"png": "image/png", "pdf": "application/pdf", "svg": "image/svg+xml"}
 
 
+def json_spec(spec: dict) -> dict:
+    """The spec with its datasets as JSON rows: for Vega-Lite anywhere (vl-convert, a notebook, a file)."""
+    datasets = {name: _records(frame) for name, frame in spec["datasets"].items()}
+    return {k: v for k, v in spec.items() if k != "usermeta"} | {"datasets": datasets}
+
+
 def export(spec: dict, fmt: str) -> bytes:
     """The chart as a publication file: PNG at ``EXPORT_PNG_SCALE`` pixels per point, or vector PDF/SVG."""
     import vl_convert
 
-    spec = {k: v for k, v in spec.items() if k != "usermeta"}
+    spec = json_spec(spec)
     if fmt == "png":
         return vl_convert.vegalite_to_png(spec, scale=EXPORT_PNG_SCALE)
     if fmt == "pdf":
