@@ -303,6 +303,34 @@ def data_ranges(con: duckdb.DuckDBPyConnection, columns: Sequence[str], selectio
     return column_ranges(con, columns, selection, density_head(con, chosen, DENSITY_HEAD_ROWS))
 
 
+@dataclass
+class TopRows:
+    """The rows a chart draws as points (a sample of at most ``MAX_POINTS``), and the counts that
+    decide whether its panels are densities."""
+
+    rows: int  # selected rows
+    matching: int  # of those, drawn or sampled from
+    density: bool  # more selected rows than a chart draws
+    points: pd.DataFrame
+
+
+def drawn_columns(panels: Sequence[Panel], colouring: Colouring) -> list[str]:
+    return list(dict.fromkeys([a.column for p in panels for a in (p.x, p.y)] + [colouring.column, "scenario", "scan"]))
+
+
+def top_rows(
+    con: duckdb.DuckDBPyConnection, columns: Sequence[str], selection: Selection, top_condition: str = "allowed",
+    every_point_when_few: bool = False,
+) -> TopRows:
+    """Up to ``MAX_POINTS`` selected rows: those matching ``top_condition`` (or all, with
+    ``every_point_when_few``); above, a repeatable sample of ``MAX_POINTS`` of those matching it."""
+    rows, matching = counts(con, selection, top_condition)
+    density = rows > MAX_POINTS
+    condition, matching = ("true", rows) if every_point_when_few and not density else (top_condition, matching)
+    points = sample_rows(con, columns, selection, MAX_POINTS, SAMPLE_SEED, condition, matching)
+    return TopRows(rows, matching, density, points)
+
+
 def chart(
     con: duckdb.DuckDBPyConnection,
     panels: Sequence[Panel],
@@ -315,6 +343,7 @@ def chart(
     marked: pd.DataFrame | None = None,
     title: str | None = None,
     columns: int = 1,
+    top: TopRows | None = None,
 ) -> Chart:
     """One Vega-Lite spec (data inline) drawing ``panels`` of the selected rows.
 
@@ -322,16 +351,12 @@ def chart(
     (or every row, with ``every_point_when_few``). Above: each panel is a 2-D histogram of all
     selected rows (grey, darker with more points) and at most ``MAX_POINTS`` of the rows matching
     ``top_condition`` are drawn on top. Bounds of ``constraint_sets`` on a plotted column are drawn,
-    and the rows of ``marked`` (``paper_benchmarks``) as named diamonds.
+    and the rows of ``marked`` (``paper_benchmarks``) as named diamonds. ``top``: the result of
+    ``top_rows`` for these panels, when the caller has it already (it does not depend on the scales).
     """
     colour_column = colouring.column
-    rows, matching = counts(con, selection, top_condition)
-    density = rows > MAX_POINTS
-    every_row = every_point_when_few and not density
-    condition, top_rows = ("true", rows) if every_row else (top_condition, matching)
-    plotted = [a.column for p in panels for a in (p.x, p.y)]
-    columns_drawn = list(dict.fromkeys(plotted + [colour_column, "scenario", "scan"]))
-    points = sample_rows(con, columns_drawn, selection, MAX_POINTS, SAMPLE_SEED, condition, top_rows)
+    top = top or top_rows(con, drawn_columns(panels, colouring), selection, top_condition, every_point_when_few)
+    points, density = top.points, top.density
     chosen = [info for info in scan_infos(con) if info.scan in selection.scans]
     head = density_head(con, chosen, DENSITY_HEAD_ROWS) if density else Head()
     open_columns = [a.column for p in panels for a in (p.x, p.y) if a.domain is None]
@@ -345,7 +370,7 @@ def chart(
     histograms = (
         histograms_2d(con, [(_binning(p.x), _binning(p.y)) for p in panels], selection, head) if density else []
     )
-    summary = ChartSummary(rows=rows, density=density, top_rows=top_rows, top_drawn=len(points),
+    summary = ChartSummary(rows=top.rows, density=density, top_rows=top.matching, top_drawn=len(points),
                            density_head=head.limits or None)
     panel_specs = []
     for i, panel in enumerate(panels):
