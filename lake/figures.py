@@ -1,12 +1,13 @@
-"""Figures of the lake as Vega-Lite specs with their data inline, for the app and for exports.
+"""Figures of the lake as Vega-Lite specs carrying their data, for the app, notebooks and exports.
 
 The panels of paper 001's Figures 2 and 3 (axes, ranges, colours) are data
 (``dsscan/data/figures.toml``); the bands and lines of a figure are the constraints of the scan's
 own constraint set (``dsscan/data/constraints/``) on a plotted column; titles and units come from
-the schema (``dsscan/schema.py``). ``chart`` turns panels into one self-contained spec:
-below ``MAX_POINTS`` selected rows every point is drawn; above, each panel is a 2-D histogram
-computed by DuckDB (``lake.query.histograms_2d``) with at most ``MAX_POINTS`` of the allowed points
-on top. ``export`` renders the same spec to PNG, PDF or SVG with vl-convert (no browser).
+the schema (``dsscan/schema.py``). ``chart`` turns panels into one self-contained spec (named
+datasets as DataFrames; ``json_spec`` makes them JSON rows): up to ``MAX_POINTS`` selected rows
+every allowed point is drawn; above, each panel is a 2-D histogram computed by DuckDB
+(``lake.query.histograms_2d``) with at most ``MAX_POINTS`` of the allowed points on top.
+``export`` renders the same spec to PNG, PDF or SVG with vl-convert (no browser).
 """
 from __future__ import annotations
 
