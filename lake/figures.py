@@ -217,7 +217,7 @@ def _position(axis: Axis) -> dict:
         "axis": {"grid": False},
     }
     if axis.scale == "log":
-        encoding["axis"]["format"] = ".0e"
+        encoding["axis"] |= {"format": ".0e", "tickCount": 5}
     return encoding
 
 
