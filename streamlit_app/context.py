@@ -20,7 +20,7 @@ import pyarrow as pa
 import streamlit as st
 
 from dsscan.config import LAKE_DEFAULTS
-from lake.catalog import open_catalog
+from lake.catalog import lake_scans, open_catalog
 from lake.query import ScanInfo, Selection, lake_state, scan_infos
 
 LAKE_ENV = "DSSCAN_LAKE"
@@ -37,14 +37,17 @@ def lake_roots(argv: list[str] | None = None) -> list[str]:
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _catalog(root: str, state: str) -> tuple[duckdb.DuckDBPyConnection, threading.Lock]:
-    """One locked catalog per lake state, shared by the sessions; a lock serialises its queries."""
-    return open_catalog(root), threading.Lock()
+def _catalog(root: str, state: str) -> tuple[duckdb.DuckDBPyConnection, threading.Lock, tuple[str, ...]]:
+    """One locked catalog per lake state, shared by the sessions; a lock serialises its queries. With
+    it, one line per scan left out (damaged manifest, missing file: only that scan is affected)."""
+    scans = lake_scans(root)
+    con = open_catalog(root, scans)  # sets aside a scan with a missing file
+    return con, threading.Lock(), tuple(scans.warnings())
 
 
 def run_query(root: str, state: str, function, *args):
     """``function(con, *args)`` on the lake's catalog, one query at a time."""
-    con, lock = _catalog(root, state)
+    con, lock, _ = _catalog(root, state)
     with lock:
         return function(con, *args)
 
@@ -87,8 +90,13 @@ def lake_view() -> LakeView:
     try:
         state = lake_state(root)
         scans = tuple(run_query(root, state, scan_infos))
+        left_out = _catalog(root, state)[2]
     except LAKE_ERRORS as exc:
         stop_with(f"cannot read the lake {root!r}: {first_line(exc)}")
+    if not scans and left_out:
+        stop_with(f"cannot read the lake {root!r}: {left_out[0]}")
+    for line in left_out:
+        st.warning(line)
     if not scans:
         stop_with(f"the lake {root!r} has scans but no stored rows yet; wait for a chunk to finish", "warning")
     names = [s.scan for s in scans]
