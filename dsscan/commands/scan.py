@@ -91,12 +91,19 @@ def _resume_command(args: argparse.Namespace) -> str:
 
 
 class Progress:
-    """The progress bar: chunks done of planned (with ETA), points/s of this run, allowed points so far."""
+    """The progress bar: chunks done of planned (with ETA), points/s of this run, allowed points so far.
+    Where stderr is no terminal (a log file: a Ray job's, a pod's) the same bar is written as one
+    line every ``LOG_INTERVAL_SECONDS``, as tqdm's redrawing would otherwise pile up in the log."""
+
+    LOG_INTERVAL_SECONDS = 10
 
     def __init__(self, recorded: int, planned: int, allowed: int, disable: bool):
+        terminal = sys.stderr.isatty()
         self.bar = tqdm(
-            total=planned, initial=recorded, unit="chunk", disable=disable, file=sys.stderr, dynamic_ncols=True,
+            total=planned, initial=recorded, unit="chunk", disable=disable, dynamic_ncols=terminal,
             bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} chunks [{elapsed}<{remaining}{postfix}]",
+            **({"file": sys.stderr} if terminal else
+               {"file": _LinePerUpdate(sys.stderr), "ncols": 80, "mininterval": self.LOG_INTERVAL_SECONDS}),
         )
         self.recorded = recorded
         self.allowed = allowed
@@ -116,6 +123,21 @@ class Progress:
 
     def close(self) -> None:
         self.bar.close()
+
+
+class _LinePerUpdate:
+    """A stream for tqdm that ends each redraw with a newline instead of starting it with a ``\\r``."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> None:
+        text = text.replace("\r", "").strip()
+        if text:
+            self.stream.write(text + "\n")
+
+    def flush(self) -> None:
+        self.stream.flush()
 
 
 def run(args: argparse.Namespace) -> int:
