@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import pathlib
+import socket
+import subprocess
 import sys
 import time
 import uuid
@@ -59,3 +61,22 @@ def _marked(process: psutil.Process, marker: str) -> bool:
         return f"{MARKER}={marker}".encode() in block.split(b"\0") and process.status() != psutil.STATUS_ZOMBIE
     except (OSError, psutil.Error):
         return False
+
+
+def free_port() -> int:
+    """A port of 127.0.0.1 that nothing listens on now (never a fixed one: other clusters run beside)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen) -> None:
+    """Until something listens on ``port`` of 127.0.0.1, while ``process`` (which should open it) lives."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"{process.args[:3]} exited"
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"nothing listens on port {port}")
