@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pathlib
 import subprocess
-import sys
 import tempfile
 import uuid
 
@@ -14,14 +13,12 @@ from distributed import Client, LocalCluster
 from conftest import config_doc
 from dsscan.config import dumps_toml, load_config
 from lake.catalog import open_catalog
-from processes import DSSCAN, descendants, end_processes_of, free_port, marked_environment, wait_for_port
+from processes import DSSCAN, RAY, descendants, end_processes_of, free_port, marked_environment, wait_for_port
 from services import make_engine
 from services.dask_engine import LOCAL_ANY_PORT
 from services.driver import run_scan
 
 pytestmark = pytest.mark.slow
-
-RAY = str(pathlib.Path(sys.executable).with_name("ray"))
 
 
 @pytest.fixture

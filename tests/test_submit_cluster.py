@@ -8,19 +8,14 @@ the same stored content, after a worker node's raylet is SIGKILLed mid-scan and 
 ``jobs stop`` followed by ``submit --resume``. Every process started here is stopped by its id."""
 from __future__ import annotations
 
-import json
 import os
 import pathlib
 import re
-import signal
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 import uuid
 
-import psutil
 import pytest
 
 from conftest import config_doc
@@ -29,83 +24,15 @@ from dsscan.physics.scattering_tables import cache_dir
 from lake.catalog import open_catalog
 from lake.layout import manifest_path
 from lake.manifest import COMPLETE, INTERRUPTED, Manifest
-from processes import DSSCAN, descendants, end_processes_of, free_port, marked_environment, wait_for_port
+from processes import DSSCAN, SimulatedCluster, free_port, marked_environment
 from services import make_engine
 from services.driver import run_scan
 
 pytestmark = pytest.mark.slow
 
-RAY = str(pathlib.Path(sys.executable).with_name("ray"))
 NODES = 3  # the head and two workers, one CPU each
 CHUNKS = 90
 POINTS_QUERY = "SELECT * EXCLUDE (scan) FROM points ORDER BY point_id"
-
-
-class SimulatedCluster:
-    """``ray start`` processes (``--block``, so each is ours to stop) forming one cluster."""
-
-    def __init__(self, env: dict[str, str]):
-        self.env = env
-        self.temp_dirs: list[str] = []
-        self.gcs_port, self.dashboard_port = free_port(), free_port()
-        self.head = self._start("--head", "--port", str(self.gcs_port), "--dashboard-host", "127.0.0.1",
-                                "--dashboard-port", str(self.dashboard_port), "--ray-client-server-port", str(free_port()))
-        self.workers: list[subprocess.Popen] = []
-        wait_for_port(self.gcs_port, self.head)
-        self.workers = [self._start("--address", f"127.0.0.1:{self.gcs_port}") for _ in range(NODES - 1)]
-        wait_for_port(self.dashboard_port, self.head)
-        self._wait_for_nodes(NODES)
-
-    @property
-    def dashboard(self) -> str:
-        return f"http://127.0.0.1:{self.dashboard_port}"
-
-    def _start(self, *options: str) -> subprocess.Popen:
-        # a short temp dir of its own per node: Ray's socket paths must fit in 107 bytes, and the
-        # address file `ray start` writes must not be the shared /tmp/ray one other clusters use
-        self.temp_dirs.append(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
-        ports = {f"--{name}": str(free_port()) for name in (
-            "node-manager-port", "object-manager-port", "metrics-export-port", "runtime-env-agent-port",
-            "dashboard-agent-listen-port", "dashboard-agent-grpc-port")}
-        return subprocess.Popen(
-            [RAY, "start", *options, "--node-ip-address", "127.0.0.1", "--num-cpus", "1", "--temp-dir", self.temp_dirs[-1],
-             *[word for item in ports.items() for word in item], "--disable-usage-stats", "--block"],
-            env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )
-
-    def _wait_for_nodes(self, count: int) -> None:
-        deadline = time.monotonic() + 180
-        while self.alive_nodes() < count:
-            assert time.monotonic() < deadline, f"{self.alive_nodes()} of {count} Ray nodes came up"
-            assert all(p.poll() is None for p in [self.head, *self.workers]), "a ray start exited"
-            time.sleep(0.5)
-
-    def _get(self, path: str):
-        request = urllib.request.Request(f"{self.dashboard}{path}", headers={"Authorization": f"Bearer {self.env['RAY_AUTH_TOKEN']}"})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.load(response)
-
-    def alive_nodes(self) -> int:
-        try:
-            summary = self._get("/nodes?view=summary")["data"]["summary"]
-        except (OSError, ValueError, KeyError):
-            return 0
-        return sum(1 for node in summary if node.get("raylet", {}).get("state") == "ALIVE")
-
-    def job_status(self, job_id: str) -> str:
-        """Straight from the Jobs API (polling with ``dsscan jobs status`` would cost a process start each time)."""
-        return self._get(f"/api/jobs/{job_id}")["status"]
-
-    def kill_worker_node(self, worker: subprocess.Popen) -> None:
-        """SIGKILL a worker node's raylet, as a node's loss would end it."""
-        [raylet] = [p for p in descendants(worker.pid) if p.name() == "raylet"]
-        raylet.send_signal(signal.SIGKILL)
-
-    def stop(self, marker: str) -> None:
-        family = [p for popen in [self.head, *self.workers] for p in descendants(popen.pid)]
-        for popen in [*self.workers, self.head]:
-            popen.kill()
-        end_processes_of(marker, [*family, *(psutil.Process(p.pid) for p in [self.head, *self.workers] if p.poll() is None)])
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +44,7 @@ def cluster(s3_module_bucket):
         # a cluster as Ray secures it by default; dsscan's Jobs API calls carry the token too
         "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": uuid.uuid4().hex,
     }
-    simulated = SimulatedCluster(env)
+    simulated = SimulatedCluster(env, NODES)
     try:
         yield simulated
     finally:
