@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+import shlex
 import shutil
 import subprocess
 import tomllib
@@ -15,6 +16,7 @@ import pytest
 import yaml
 
 from conftest import REPO, config_doc, run_cli
+from dsscan.cli import build_parser
 from dsscan.config import load_config, parse_config
 
 # shared/ sits beside the checkout (CI's clone); a git worktree of it sits one level deeper
@@ -162,3 +164,26 @@ def test_render_refuses_a_file_that_would_not_travel(capsys, write_config, tmp_p
     assert run_cli("k8s", "render", config) == 2
     err = capsys.readouterr().err
     assert "scan.constraints" in err and "does not travel" in err and err.count("\n") == 1
+
+
+def page_commands() -> list[str]:
+    """Every ``dsscan`` command line in docs/kubernetes.md's code blocks, without pipes and redirections."""
+    blocks = re.findall(r"```(?:sh|console)\n(.*?)```", (REPO / "docs" / "kubernetes.md").read_text(), re.S)
+    lines = [line.split("#")[0] for block in blocks for line in block.splitlines() if line.startswith("dsscan ")]
+    return [re.split(r"\s[|>]\s", line)[0].strip() for line in lines]
+
+
+def test_every_dsscan_command_of_the_kubernetes_page_parses_and_every_render_validates(capsys, validate, monkeypatch):
+    """The page's renders run here; its submit, jobs, status and sql commands are the forms
+    tests/test_submit_cluster.py runs against the simulated cluster."""
+    commands = page_commands()
+    assert len(commands) >= 10
+    monkeypatch.chdir(REPO)
+    for command in commands:
+        words = shlex.split(command)[1:]
+        build_parser().parse_args(words)  # argparse exits on anything it does not know
+        if words[:2] == ["k8s", "render"]:
+            for document in render(capsys, *words[2:]):
+                validate(document)
+        else:
+            assert words[0] in ("submit", "jobs", "status", "sql"), command

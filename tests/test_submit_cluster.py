@@ -134,18 +134,25 @@ def test_a_submitted_scan_loses_no_chunk_to_a_lost_node(cluster, config, s3_modu
 def test_a_stopped_job_resumes_to_the_content_of_an_uninterrupted_run(cluster, config, s3_module_bucket, local_run):
     lake = f"s3://{s3_module_bucket}/stopped"
     job_id = submit(config, cluster, lake, "--workers", "1")  # one worker: the scan outlasts the start of `jobs stop`
+    follower = subprocess.Popen([*DSSCAN, "jobs", "logs", job_id, "--follow", "--address", cluster.dashboard],
+                                env=cluster.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for_chunks(lake, "remote", 1)
     stopped = dsscan(cluster, "jobs", "stop", job_id, "--address", cluster.dashboard)
     assert stopped.stdout.startswith(f"{job_id}: STOPPED"), stopped.stdout
-    assert "--resume" in stopped.stdout
+    assert f"dsscan submit {config} --address {cluster.dashboard} --lake {lake} --resume" in stopped.stdout
     manifest = Manifest.load(manifest_path(lake, "remote"))
     assert manifest.status == INTERRUPTED and len(manifest.chunks) < CHUNKS  # SIGTERM ended it as Ctrl-C would
-    logs = dsscan(cluster, "jobs", "logs", job_id, "--address", cluster.dashboard).stdout
-    assert "interrupted:" in logs and "Traceback" not in logs, logs
+    followed, error = follower.communicate(timeout=120)  # --follow ends with the job
+    assert follower.returncode == 0, error
+    assert f"interrupted: {len(manifest.chunks)} of {CHUNKS} chunks recorded" in followed and "Traceback" not in followed, followed
 
     resumed = submit(config, cluster, lake, "--resume")
     assert wait_for_job(cluster, resumed) == "SUCCEEDED"
     assert_like_the_local_run(lake, local_run)
+    # read from the laptop's side, as docs/kubernetes.md shows
+    assert "complete" in dsscan(cluster, "status", "remote", "--lake", lake).stdout
+    counted = dsscan(cluster, "sql", "select count(*) from points where scan = 'remote'", "--lake", lake).stdout
+    assert str(local_run.num_rows) in counted, counted
 
 
 def test_jobs_commands_explain_a_wrong_address_or_id_in_one_line(cluster):
