@@ -178,12 +178,12 @@ def test_resume_refuses_another_config_and_a_scan_that_does_not_exist(config, tm
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("engine", ["ray", "local"])
+@pytest.mark.parametrize("engine", ["ray", "dask", "local"])
 def test_sigterm_stops_a_scan_as_ctrl_c_does(engine, config, tmp_path):
     """`kill`, `ray job stop` and Kubernetes send the driver SIGTERM alone: the Ray driver used to
     die by SIGABRT with a C++ stack dump, its manifest left 'running'."""
     lake, (marker, env) = tmp_path / "lake", marked_environment()
-    driver = start_driver(config, lake, "--engine", engine, *(["--workers", "2"] if engine == "ray" else []), env=env)
+    driver = start_driver(config, lake, "--engine", engine, *(["--workers", "2"] if engine != "local" else []), env=env)
     try:
         wait_for_recorded_chunks(lake, driver, STOP_AFTER)
         driver.terminate()

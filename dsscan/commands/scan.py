@@ -11,7 +11,7 @@ from importlib import resources
 from tqdm import tqdm
 
 from dsscan.config import ScanSpec, load_config
-from lake.layout import scan_dir
+from lake.layout import manifest_path, scan_dir
 from lake.manifest import ChunkRecord, Manifest
 from lake.storage import is_object_store
 from services import DEFAULT_ENGINE, ENGINES, make_engine
@@ -156,17 +156,23 @@ def run(args: argparse.Namespace) -> int:
         manifest = run_scan(spec, engine, progress, resume=args.resume)
     except KeyboardInterrupt:
         progress.close()
-        print(f"interrupted: {progress.recorded} of {spec.n_chunks} chunks recorded; continue with:\n  {_resume_command(args)}",
+        print(f"interrupted: {_saved_chunks(spec)} of {spec.n_chunks} chunks recorded; continue with:\n  {_resume_command(args)}",
               file=sys.stderr)
         return 130
     except ChunkFailedError as exc:
         progress.close()
-        print(f"dsscan: error: {exc}\nthe {progress.recorded} chunks recorded are kept; after fixing the cause, continue with:\n"
+        print(f"dsscan: error: {exc}\nthe {_saved_chunks(spec)} chunks recorded are kept; after fixing the cause, continue with:\n"
               f"  {_resume_command(args)}", file=sys.stderr)
         return 1
     progress.close()
     _print_summary(spec, manifest, progress)
     return 0
+
+
+def _saved_chunks(spec: ScanSpec) -> int:
+    """The chunks the saved manifest records: the progress bar misses one that Ctrl-C or SIGTERM
+    interrupted between its recording and the bar's update."""
+    return len(Manifest.load(manifest_path(spec.lake_root, spec.name)).chunks)
 
 
 def _print_summary(spec: ScanSpec, manifest: Manifest, progress: Progress) -> None:
