@@ -24,7 +24,7 @@ from ray.job_submission import JobDetails, JobStatus, JobSubmissionClient
 from services.remote import CONFIG_FILE, RemoteScan
 
 SCAN_KEY, LAKE_KEY, CONFIG_KEY = "dsscan_scan", "dsscan_lake", "dsscan_config"  # job metadata
-STOP_TIMEOUT_SECONDS = 60  # Ray SIGKILLs a driver RAY_JOB_STOP_WAIT_TIME_S (default 3 s) after SIGTERM
+STOP_TIMEOUT_SECONDS = 120  # Ray SIGKILLs a driver RAY_JOB_STOP_WAIT_TIME_S after SIGTERM (3 s; 60 s in k8s/)
 POLL_SECONDS = 0.5
 
 

@@ -187,3 +187,14 @@ def test_every_dsscan_command_of_the_kubernetes_page_parses_and_every_render_val
                 validate(document)
         else:
             assert words[0] in ("submit", "jobs", "status", "sql"), command
+
+
+def test_submit_refuses_a_local_lake_and_a_missing_address_before_contacting_a_cluster(capsys, monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    config = REPO / "configs" / "datta2024.toml"  # [lake] root = "./lake": a directory of one machine
+    assert run_cli("submit", config, "--address", "http://127.0.0.1:9") == 2  # nothing listens on port 9
+    err = capsys.readouterr().err
+    assert err == f"dsscan: error: {config}: lake.root: a cluster writes to an object store; give --lake s3://bucket/prefix\n"
+    assert run_cli("submit", config, "--lake", "s3://bucket/lake") == 2
+    assert capsys.readouterr().err == (
+        "dsscan: error: --address: give the Ray dashboard's address (http://HEAD:8265) or set RAY_ADDRESS\n")
