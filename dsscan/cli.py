@@ -2,7 +2,8 @@
 
 Each command module defines ``register(subparsers)`` which adds its parser and sets
 ``func=run`` (``run(args) -> int``). Errors a user can fix are raised as ``ValueError`` /
-``FileNotFoundError`` and printed as one line, exit status 2.
+``FileNotFoundError`` and printed as one line, exit status 2. Ctrl-C and SIGTERM stop any
+command the same way, exit status 130 (``dsscan.interrupt``).
 """
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ import shlex
 import sys
 
 from dsscan import __version__
+from dsscan.interrupt import sigterm_as_ctrl_c
 
 COMMANDS = (
     "point",
     "benchmarks",
     "validate", "scan", "status", "sql", "lake",
     "bench", "throughput", "tables",
+    "submit", "jobs", "k8s",
 )
 
 
@@ -41,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.command_line = shlex.join(["dsscan", *map(str, sys.argv[1:] if argv is None else argv)])  # as leases show it
+    sigterm_as_ctrl_c()
     try:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, PermissionError) as exc:

@@ -6,10 +6,13 @@ evaluate and write chunks, every one with ``services.engine.process_chunk``.
 """
 from __future__ import annotations
 
+import os
+
 from services.engine import Engine
 
 ENGINES = ("ray", "dask", "local")
 DEFAULT_ENGINE = "ray"
+RAY_SINGLE_NODE_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # off: every server of a local cluster on 127.0.0.1
 
 
 def make_engine(name: str, workers: int | None = None, address: str | None = None) -> Engine:
@@ -23,6 +26,8 @@ def make_engine(name: str, workers: int | None = None, address: str | None = Non
 
         return LocalEngine()
     if name == "ray":
+        if not address:  # a cluster of its own: loopback only (Ray reads the switch on import)
+            os.environ.setdefault(RAY_SINGLE_NODE_SWITCH, "0")
         from services.ray_engine import RayEngine
 
         return RayEngine(workers, address)

@@ -4,15 +4,18 @@ A task is a chunk index, a result a ``ChunkRecord``. ``ray.util.ActorPool`` can 
 dead actor (ray#50313), so the pool is supervised here instead: the driver waits on the
 in-flight calls with ``ray.wait``; an actor whose process died is killed and replaced and its
 chunk goes back in the queue; a chunk that raised goes back too; after ``MAX_CHUNK_ATTEMPTS``
-tries of one chunk the scan stops with ``ChunkFailedError``.
+tries of one chunk the scan stops with ``ChunkFailedError``. A replacement gets chunks only once
+it is ready: when a whole node is lost its CPUs are gone, and a chunk queued on a replacement
+that can never be placed would wait for ever.
 
 A local cluster listens on 127.0.0.1 only (docs/reliability.md): Ray gives a new node the
 machine's routable address and binds its servers (GCS, raylet, object manager, workers, dashboard
 and runtime-env agents, metrics export) to it or to every interface, unless its multi-node
 switch ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` is off (its default on Windows and macOS): then the
 node address is 127.0.0.1 and every server binds to the loopback interface. Ray reads the switch
-once, on import, so it is set before ``import ray``; joining a cluster (``--address``) is the way
-to run on other machines.
+once, on import, so ``services.make_engine`` sets it before importing this module, and only for a
+cluster of the scan's own: a driver that joins one (``--address``) must be reachable from the other
+nodes, so it keeps Ray's defaults.
 """
 from __future__ import annotations
 
@@ -21,13 +24,11 @@ import os
 from collections import Counter, deque
 from typing import Callable, Iterable
 
-SINGLE_NODE_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
-os.environ.setdefault(SINGLE_NODE_SWITCH, "0")
-
-import ray  # after the switch
+import ray  # services.make_engine sets the single-node switch first when this process starts its own cluster
 from ray.exceptions import RayActorError, RayError, RayTaskError
 
 from dsscan.config import ScanSpec
+from dsscan.interrupt import sigterm_as_ctrl_c
 from lake.manifest import ChunkRecord
 from services.engine import (
     MAX_CHUNK_ATTEMPTS, ChunkFailedError, cache_tables, check_address, process_chunk, warm_up, worker_environment,
@@ -99,6 +100,7 @@ class RayEngine:
             cache_tables()  # once here, not once per actor
             # "local": a new cluster, even where `ray start` left one that ray.init() would join
             ray.init(address="local", num_cpus=self.workers or os.cpu_count(), include_dashboard=False, **quiet)
+        sigterm_as_ctrl_c()  # ray.init replaced it with a sys.exit that leaves the manifest 'running'
 
     def _supervise(self, spec: ScanSpec, pending: deque[int], on_done: Callable[[ChunkRecord], None]) -> None:
         workers = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
@@ -107,6 +109,7 @@ class RayEngine:
         actors = [new_worker(spec) for _ in range(min(workers, len(pending)))]
         idle = list(actors)
         running: dict[ray.ObjectRef, tuple[int, ray.actor.ActorHandle]] = {}
+        starting: dict[ray.ObjectRef, ray.actor.ActorHandle] = {}  # replacements, idle once placed and ready
         failures: Counter[int] = Counter()
 
         def retry(index: int, exc: Exception) -> None:
@@ -123,18 +126,32 @@ class RayEngine:
                 index = pending.popleft()
                 running[actor.process.remote(index)] = (index, actor)
 
+        def replace(actor: ray.actor.ActorHandle) -> None:
+            ray.kill(actor)
+            actors.remove(actor)
+            actors.append(new_worker(spec))
+            starting[actors[-1].__ray_ready__.remote()] = actors[-1]
+
         try:
             while pending or running:
                 dispatch()
-                [ref], _ = ray.wait(list(running), num_returns=1)
+                if not (running or starting):
+                    raise ChunkFailedError(pending[0], "no worker could be started on the cluster")
+                [ref], _ = ray.wait([*running, *starting], num_returns=1)
+                if ref in starting:
+                    actor = starting.pop(ref)
+                    try:
+                        ray.get(ref)
+                    except RayError:  # died before it was ready: the scan goes on with the others
+                        actors.remove(actor)
+                    else:
+                        idle.append(actor)
+                    continue
                 index, actor = running.pop(ref)
                 try:
                     record = ray.get(ref)
-                except RayActorError as exc:  # the process died: a fresh actor takes its place
-                    ray.kill(actor)
-                    actors.remove(actor)
-                    actors.append(new_worker(spec))
-                    idle.append(actors[-1])
+                except RayActorError as exc:  # the process (or its node) died: a fresh actor takes its place
+                    replace(actor)
                     retry(index, exc)
                 except RayError as exc:  # the chunk raised (RayTaskError) or Ray lost its result; the actor lives
                     idle.append(actor)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import pathlib
-import socket
 import sys
 import uuid
 
@@ -13,6 +12,7 @@ import pytest
 
 from dsscan.cli import main
 from dsscan.config import dumps_toml
+from processes import free_port
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SMALL_SCAN_POINTS = 600
@@ -61,18 +61,12 @@ def write_config(tmp_path: pathlib.Path):
     return write
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def s3_endpoint():
     """An S3-compatible server (moto) in this process, on a free port of 127.0.0.1."""
     from moto.server import ThreadedMotoServer
 
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     yield f"http://127.0.0.1:{port}"

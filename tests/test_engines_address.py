@@ -3,11 +3,8 @@ scheduler, stores what the local engine stores, and leaves the cluster running."
 from __future__ import annotations
 
 import pathlib
-import socket
 import subprocess
-import sys
 import tempfile
-import time
 import uuid
 
 import pytest
@@ -16,14 +13,12 @@ from distributed import Client, LocalCluster
 from conftest import config_doc
 from dsscan.config import dumps_toml, load_config
 from lake.catalog import open_catalog
-from processes import DSSCAN, descendants, end_processes_of, marked_environment
+from processes import DSSCAN, RAY, descendants, end_processes_of, free_port, marked_environment, wait_for_port
 from services import make_engine
 from services.dask_engine import LOCAL_ANY_PORT
 from services.driver import run_scan
 
 pytestmark = pytest.mark.slow
-
-RAY = str(pathlib.Path(sys.executable).with_name("ray"))
 
 
 @pytest.fixture
@@ -37,23 +32,6 @@ def stored_like_a_local_run(config, lake, tmp_path) -> bool:
     run_scan(load_config(config, lake_root=str(tmp_path / "reference")), make_engine("local"))
     query = "SELECT * EXCLUDE (scan) FROM points ORDER BY point_id"
     return open_catalog(lake).sql(query).to_arrow_table().equals(open_catalog(tmp_path / "reference").sql(query).to_arrow_table())
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_port(port: int, head: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert head.poll() is None, "ray start exited"
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise TimeoutError(f"nothing listens on port {port}")
 
 
 def test_ray_joins_a_running_cluster_and_leaves_it_running(config, tmp_path):

@@ -175,3 +175,26 @@ def test_resume_refuses_another_config_and_a_scan_that_does_not_exist(config, tm
         "resume it with the config it was started with"
     )
     assert manifest_path(lake, "stopped").read_bytes() == before
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["ray", "dask", "local"])
+def test_sigterm_stops_a_scan_as_ctrl_c_does(engine, config, tmp_path):
+    """`kill`, `ray job stop` and Kubernetes send the driver SIGTERM alone: the Ray driver used to
+    die by SIGABRT with a C++ stack dump, its manifest left 'running'."""
+    lake, (marker, env) = tmp_path / "lake", marked_environment()
+    driver = start_driver(config, lake, "--engine", engine, *(["--workers", "2"] if engine != "local" else []), env=env)
+    try:
+        wait_for_recorded_chunks(lake, driver, STOP_AFTER)
+        driver.terminate()
+        out, err = driver.communicate(timeout=60)
+    finally:
+        end_processes_of(marker)
+    interrupted = Manifest.load(manifest_path(lake, "stopped"))
+    assert driver.returncode == 130, err
+    assert interrupted.status == INTERRUPTED and len(interrupted.chunks) < CHUNKS
+    assert f"interrupted: {len(interrupted.chunks)} of {CHUNKS} chunks recorded; continue with:" in err
+    assert "Traceback" not in err and "SIGABRT" not in err and "*** " not in err, err
+
+    assert run_cli("scan", config, "--lake", lake, "--engine", "local", "--no-progress", "--resume") == 0
+    assert_complete_and_like_an_uninterrupted_run(config, lake, tmp_path / "reference")

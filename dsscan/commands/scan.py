@@ -11,7 +11,7 @@ from importlib import resources
 from tqdm import tqdm
 
 from dsscan.config import ScanSpec, load_config
-from lake.layout import scan_dir
+from lake.layout import manifest_path, scan_dir
 from lake.manifest import ChunkRecord, Manifest
 from lake.storage import is_object_store
 from services import DEFAULT_ENGINE, ENGINES, make_engine
@@ -96,12 +96,19 @@ def _resume_command(args: argparse.Namespace) -> str:
 
 
 class Progress:
-    """The progress bar: chunks done of planned (with ETA), points/s of this run, allowed points so far."""
+    """The progress bar: chunks done of planned (with ETA), points/s of this run, allowed points so far.
+    Where stderr is no terminal (a log file: a Ray job's, a pod's) the same bar is written as one
+    line every ``LOG_INTERVAL_SECONDS``, as tqdm's redrawing would otherwise pile up in the log."""
+
+    LOG_INTERVAL_SECONDS = 10
 
     def __init__(self, recorded: int, planned: int, allowed: int, disable: bool):
+        terminal = sys.stderr.isatty()
         self.bar = tqdm(
-            total=planned, initial=recorded, unit="chunk", disable=disable, file=sys.stderr, dynamic_ncols=True,
+            total=planned, initial=recorded, unit="chunk", disable=disable, dynamic_ncols=terminal,
             bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} chunks [{elapsed}<{remaining}{postfix}]",
+            **({"file": sys.stderr} if terminal else
+               {"file": _LinePerUpdate(sys.stderr), "ncols": 80, "mininterval": self.LOG_INTERVAL_SECONDS}),
         )
         self.recorded = recorded
         self.allowed = allowed
@@ -121,6 +128,21 @@ class Progress:
 
     def close(self) -> None:
         self.bar.close()
+
+
+class _LinePerUpdate:
+    """A stream for tqdm that ends each redraw with a newline instead of starting it with a ``\\r``."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> None:
+        text = text.replace("\r", "").strip()
+        if text:
+            self.stream.write(text + "\n")
+
+    def flush(self) -> None:
+        self.stream.flush()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -144,17 +166,23 @@ def run(args: argparse.Namespace) -> int:
         manifest = run_scan(spec, engine, progress, resume=args.resume, repair=args.repair, command=args.command_line)
     except KeyboardInterrupt:
         progress.close()
-        print(f"interrupted: {progress.recorded} of {spec.n_chunks} chunks recorded; continue with:\n  {_resume_command(args)}",
+        print(f"interrupted: {_saved_chunks(spec)} of {spec.n_chunks} chunks recorded; continue with:\n  {_resume_command(args)}",
               file=sys.stderr)
         return 130
     except (ChunkFailedError, LakeWriteError) as exc:
         progress.close()
-        print(f"dsscan: error: {exc}\nthe {progress.recorded} chunks recorded are kept; after fixing the cause, continue with:\n"
+        print(f"dsscan: error: {exc}\nthe {_saved_chunks(spec)} chunks recorded are kept; after fixing the cause, continue with:\n"
               f"  {_resume_command(args)}", file=sys.stderr)
         return 1
     progress.close()
     _print_summary(spec, manifest, progress)
     return 0
+
+
+def _saved_chunks(spec: ScanSpec) -> int:
+    """The chunks the saved manifest records: the progress bar misses one that Ctrl-C or SIGTERM
+    interrupted between its recording and the bar's update."""
+    return len(Manifest.load(manifest_path(spec.lake_root, spec.name)).chunks)
 
 
 def _print_summary(spec: ScanSpec, manifest: Manifest, progress: Progress) -> None:
