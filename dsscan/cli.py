@@ -2,12 +2,16 @@
 
 Each command module defines ``register(subparsers)`` which adds its parser and sets
 ``func=run`` (``run(args) -> int``). Errors a user can fix are raised as ``ValueError`` /
-``FileNotFoundError`` and printed as one line, exit status 2.
+``FileNotFoundError`` and printed as one line, exit status 2. Command modules import only what
+their parser needs; numba, Ray, Dask, scipy, pandas and the like are imported inside ``run``, so
+that ``dsscan --help`` and the commands that evaluate nothing start at once.
 """
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import sys
 
 from dsscan import __version__
@@ -37,16 +41,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def closed_pipe(exc: BaseException) -> bool:
+    """Whether ``exc`` is the reader of our output having gone (``dsscan sql ... | head -1``)."""
+    return isinstance(exc, BrokenPipeError) or (isinstance(exc, OSError) and (exc.errno == errno.EPIPE or "Broken pipe" in str(exc)))
+
+
+def end_quietly_on_closed_pipe() -> int:
+    """The reader took what it wanted: point stdout at /dev/null so that flushing it at exit does
+    not fail again, and end with success, as ``head`` expects of a writer."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        args = build_parser().parse_args(argv)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()
+        return status
     except (ValueError, FileNotFoundError, PermissionError) as exc:
         print(f"dsscan: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("dsscan: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        if closed_pipe(exc):
+            return end_quietly_on_closed_pipe()
+        raise
 
 
 if __name__ == "__main__":

@@ -4,11 +4,11 @@ Users give kappa in TeV^-1 and masses in MeV; ``to_kernel_units`` converts once 
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
 from dsscan.inputs import load_inputs, to_natural
 
@@ -77,7 +77,6 @@ def readonly_float64(arrays) -> tuple[np.ndarray, ...]:
     return tuple(views)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
 def _domain_codes(params, g_D_min, U_mu4_min, m_S_min, m_S_max, m_nu4_max, MeV, codes):
     """codes[i] = 0 inside the domain, else 1 + the index of the first condition of
     ``domain_conditions`` that point i breaks (params: the nine arrays in PARAMETER_NAMES order)."""
@@ -103,6 +102,15 @@ def _domain_codes(params, g_D_min, U_mu4_min, m_S_min, m_S_max, m_nu4_max, MeV, 
         codes[i] = code
 
 
+@functools.cache
+def _compiled_domain_codes():
+    """``_domain_codes`` compiled by numba (from its disk cache once built), on first use: importing
+    numba costs a command that evaluates nothing a third of a second."""
+    from numba import njit
+
+    return njit(cache=True, nogil=True, error_model="numpy")(_domain_codes)
+
+
 def domain_codes(points: dict[str, np.ndarray]) -> np.ndarray:
     """int8 per point: 0 inside the supported domain, else 1 + the first broken condition's index."""
     lim = domain_limits()
@@ -111,7 +119,7 @@ def domain_codes(points: dict[str, np.ndarray]) -> np.ndarray:
     if len(set(lengths.values())) != 1:
         raise ValueError(f"parameter arrays differ in length: {lengths}")
     codes = np.empty(len(params[0]), dtype=np.int8)
-    _domain_codes(params, lim["g_D_min"], lim["U_mu4_min"], lim["m_S_min_MeV"], lim["m_S_max_MeV"],
+    _compiled_domain_codes()(params, lim["g_D_min"], lim["U_mu4_min"], lim["m_S_min_MeV"], lim["m_S_max_MeV"],
                   lim["m_nu4_max_MeV"], to_natural(1.0, "MeV"), codes)
     return codes
 

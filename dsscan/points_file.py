@@ -9,8 +9,6 @@ import hashlib
 import pathlib
 
 import numpy as np
-import pandas as pd
-import pyarrow.parquet as pq
 
 from dsscan.parameters import PARAMETER_NAMES
 
@@ -23,6 +21,9 @@ def file_sha256(path: str | pathlib.Path) -> str:
 
 def read_points_file(path: str | pathlib.Path) -> dict[str, np.ndarray]:
     """The parameter columns of a points file as float64 arrays; ValueError says what is wrong."""
+    import pandas as pd  # here, not at the top: only a list scan reads a points file
+    import pyarrow.parquet as pq
+
     path = pathlib.Path(path)
     if path.suffix not in SUFFIXES:
         raise ValueError(f"expected a {' or '.join(SUFFIXES)} file, got {str(path)!r}")

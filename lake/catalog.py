@@ -2,9 +2,10 @@
 
 Views: ``points`` (every recorded chunk file of every scan, with the hive partition column
 ``scan``), ``scans`` (one row per manifest) and ``chunks`` (one row per recorded chunk).
-``points`` is a ``pyarrow.dataset`` over the recorded files registered in DuckDB, so a lake on
-an object store (``s3://``) is read through pyarrow's filesystem, without DuckDB's httpfs.
-After the views exist the connection is locked: DuckDB itself can read or write no file,
+``points`` is a view of DuckDB's ``read_parquet`` over the recorded files of a local lake; on an
+object store (``s3://``) it is a ``pyarrow.dataset`` of them registered in DuckDB, so that the lake
+is read through pyarrow's filesystem, without DuckDB's httpfs.
+After the views exist the connection is locked: DuckDB itself can read no file but the recorded ones and write none,
 extensions cannot be installed or loaded, and settings cannot be changed.
 ``read_only_query`` additionally admits a single SELECT-like statement only.
 """
@@ -13,10 +14,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import pathlib
 
 import duckdb
 import pyarrow as pa
-import pyarrow.dataset as ds
 
 from lake.layout import SCAN_PARTITION, manifest_paths, scan_dir
 from lake.manifest import ChunkRecord, Manifest
@@ -71,6 +72,8 @@ def _chunks_table(manifests: list[Manifest]) -> pa.Table:
 def points_dataset(root: str | os.PathLike | LakePath, manifests: list[Manifest]) -> ds.Dataset | None:
     """The recorded files of ``manifests``, each once, as one dataset with the partition column ``scan``;
     scans whose columns differ (other constraint sets) are unified by name, missing values null."""
+    import pyarrow.dataset as ds  # here: it imports pandas, which commands that only list scans never need
+
     root = lake_path(root)
     files = [scan_dir(root, m.scan) / file for m in manifests for file in recorded_files(m)]  # compacted: many chunks, one file
     if not files:
@@ -86,14 +89,37 @@ def points_dataset(root: str | os.PathLike | LakePath, manifests: list[Manifest]
     )
 
 
-def open_catalog(root: str | os.PathLike | LakePath) -> duckdb.DuckDBPyConnection:
-    """A locked DuckDB connection with the views ``points``, ``scans`` and ``chunks`` over ``root``."""
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _create_local_points_view(con: duckdb.DuckDBPyConnection, root: pathlib.Path, manifests: list[Manifest]) -> None:
+    """``points`` over a local lake through DuckDB's own Parquet reader, which streams a result with
+    bounded memory; a registered pyarrow dataset is read ahead of a slow consumer without bound
+    (``select *`` of 10^6 rows into a Parquet file: 219 MiB peak against 593 MiB, measured). Once
+    the connection is locked, DuckDB may read these files and no other (``allowed_paths``)."""
+    files = {m.scan: [str((scan_dir(root, m.scan) / f).resolve()) for f in recorded_files(m)] for m in manifests}
+    selects = [
+        f"select *, {_quoted(scan)} as {SCAN_PARTITION} from read_parquet([{', '.join(map(_quoted, paths))}], union_by_name = true, hive_partitioning = false)"
+        for scan, paths in files.items() if paths
+    ]
+    if selects:
+        con.execute("create view points as " + " union all by name ".join(selects))
+        con.execute(f"set allowed_paths = [{', '.join(_quoted(p) for paths in files.values() for p in paths)}]")
+
+
+def open_catalog(root: str | os.PathLike | LakePath, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A locked DuckDB connection with the views ``points``, ``scans`` and ``chunks`` over ``root``.
+    A query may hold at most ``memory_limit`` (DuckDB's size syntax, e.g. ``2GB``; default: DuckDB's,
+    80 % of RAM) and never spills to disk: a query that needs more fails with OutOfMemoryException."""
     manifests = load_manifests(root)
-    con = duckdb.connect(":memory:")
+    settings = {"temp_directory": "", "max_temp_directory_size": "0B"}
+    con = duckdb.connect(":memory:", config=settings | ({"memory_limit": memory_limit} if memory_limit else {}))
     con.from_arrow(_scans_table(manifests)).create("scans")
     con.from_arrow(_chunks_table(manifests)).create("chunks")
-    points = points_dataset(root, manifests)
-    if points is not None:
+    if isinstance(lake_path(root), pathlib.Path):
+        _create_local_points_view(con, lake_path(root), manifests)
+    elif (points := points_dataset(root, manifests)) is not None:
         con.register("points", points)
     for statement in LOCKDOWN:
         con.execute(statement)

@@ -6,7 +6,10 @@ evaluate and write chunks, every one with ``services.engine.process_chunk``.
 """
 from __future__ import annotations
 
-from services.engine import Engine
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the engine module imports the kernel's stack; the command line starts without it
+    from services.engine import Engine
 
 ENGINES = ("ray", "dask", "local")
 DEFAULT_ENGINE = "ray"

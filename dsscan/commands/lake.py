@@ -4,8 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from dsscan.config import LAKE_DEFAULTS
-from lake.catalog import load_manifests
+from dsscan.config import LAKE_ROOT_HELP, default_lake_root
 from lake.layout import scan_dir
 from lake.maintenance import (
     COMPACT_TARGET_ROWS, compact_scan, load_scan, recorded_files, refuse_running, remove_scan, vacuum_scan, verify_scan,
@@ -35,8 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     actions = parser.add_subparsers(title="actions", metavar="ACTION", required=True)
     lake_option = argparse.ArgumentParser(add_help=False)
-    lake_option.add_argument("--lake", metavar="ROOT", default=LAKE_DEFAULTS["root"],
-                             help="lake root: a directory or s3://bucket/prefix (default: %(default)s)")
+    lake_option.add_argument("--lake", metavar="ROOT", default=default_lake_root(), help=LAKE_ROOT_HELP)
     force = argparse.ArgumentParser(add_help=False)
     force.add_argument("--force", action="store_true", help="act even if the manifest says the scan is running")
 
@@ -61,6 +59,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     remove = add("rm", run_rm, "remove a scan and all its files")
     remove.add_argument("scan", metavar="SCAN")
     remove.add_argument("--yes", action="store_true", help="confirm the removal")
+
+
+def load_manifests(root: str) -> list:
+    """Every scan's manifest (``lake.catalog`` imported only here: it brings DuckDB)."""
+    from lake.catalog import load_manifests
+
+    return load_manifests(root)
 
 
 def run_ls(args: argparse.Namespace) -> int:

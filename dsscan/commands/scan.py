@@ -8,15 +8,11 @@ import sys
 import time
 from importlib import resources
 
-from tqdm import tqdm
-
 from dsscan.config import ScanSpec, load_config
 from lake.layout import scan_dir
 from lake.manifest import ChunkRecord, Manifest
 from lake.storage import is_object_store
 from services import DEFAULT_ENGINE, ENGINES, make_engine
-from services.driver import ensure_new_scan, run_scan, stopped_scan
-from services.engine import ChunkFailedError
 
 EPILOG = """\
 examples:
@@ -94,6 +90,8 @@ class Progress:
     """The progress bar: chunks done of planned (with ETA), points/s of this run, allowed points so far."""
 
     def __init__(self, recorded: int, planned: int, allowed: int, disable: bool):
+        from tqdm import tqdm
+
         self.bar = tqdm(
             total=planned, initial=recorded, unit="chunk", disable=disable, file=sys.stderr, dynamic_ncols=True,
             bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} chunks [{elapsed}<{remaining}{postfix}]",
@@ -119,6 +117,9 @@ class Progress:
 
 
 def run(args: argparse.Namespace) -> int:
+    from services.driver import ensure_new_scan, run_scan, stopped_scan  # the kernel's stack: not for --help
+    from services.engine import ChunkFailedError
+
     spec = load_config(args.config, args.lake)
     engine = make_engine(args.engine, args.workers, args.address)
     if args.resume:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from dsscan.config import LAKE_ROOT_HELP, default_lake_root
 from lake.layout import manifest_path, manifest_paths
 from lake.manifest import COMPLETE, RUNNING, Manifest
 
@@ -35,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("scan", metavar="SCAN", help="the scan's name (scan.name of its config)")
-    parser.add_argument("--lake", metavar="ROOT", default="./lake", help="lake root (default: %(default)s)")
+    parser.add_argument("--lake", metavar="ROOT", default=default_lake_root(), help=LAKE_ROOT_HELP)
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.set_defaults(func=run)
 
