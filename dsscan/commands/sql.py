@@ -149,11 +149,11 @@ class JsonWriter:
         self.stream.write("[]\n" if self.total == 0 else "\n]\n")
 
 
-class CsvWriter:
-    def __init__(self, schema, sink):
-        import pyarrow.csv as pcsv
+class ArrowWriter:
+    """Batches into pyarrow's CSV or Parquet writer."""
 
-        self.writer = pcsv.CSVWriter(sink, schema)
+    def __init__(self, writer):
+        self.writer = writer
         self.total = 0
 
     def write(self, batch) -> None:
@@ -164,25 +164,22 @@ class CsvWriter:
         self.writer.close()
 
 
-class ParquetWriter:
-    def __init__(self, schema, sink):
-        import pyarrow.parquet as pq
+def csv_writer(schema, sink) -> ArrowWriter:
+    import pyarrow.csv as pcsv
 
-        self.writer = pq.ParquetWriter(sink, schema)
-        self.total = 0
+    return ArrowWriter(pcsv.CSVWriter(sink, schema))
 
-    def write(self, batch) -> None:
-        self.writer.write_batch(batch)
-        self.total += batch.num_rows
 
-    def close(self) -> None:
-        self.writer.close()
+def parquet_writer(schema, sink) -> ArrowWriter:
+    import pyarrow.parquet as pq
+
+    return ArrowWriter(pq.ParquetWriter(sink, schema))
 
 
 def stream_to_terminal(reader, args: argparse.Namespace, stop: threading.Event) -> None:
     sys.stdout.flush()
     if args.format == "csv":
-        writer = CsvWriter(reader.schema, sys.stdout.buffer)
+        writer = csv_writer(reader.schema, sys.stdout.buffer)
     elif args.format == "json":
         writer = JsonWriter(reader.schema, sys.stdout)
     else:
@@ -196,9 +193,9 @@ def stream_to_file(reader, path: pathlib.Path, stop: threading.Event) -> int:
     partial = path.with_name(path.name + ".partial")
     try:
         if path.suffix == ".parquet":
-            copy_batches(reader, writer := ParquetWriter(reader.schema, str(partial)), stop)
+            copy_batches(reader, writer := parquet_writer(reader.schema, str(partial)), stop)
         elif path.suffix == ".csv":
-            copy_batches(reader, writer := CsvWriter(reader.schema, str(partial)), stop)
+            copy_batches(reader, writer := csv_writer(reader.schema, str(partial)), stop)
         else:
             with open(partial, "w") as stream:
                 copy_batches(reader, writer := JsonWriter(reader.schema, stream), stop)
