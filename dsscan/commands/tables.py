@@ -49,8 +49,7 @@ def run(args: argparse.Namespace) -> int:
     path = st.table_path()
     result = {"path": str(path), "key": st.table_key(st.DEFAULT_GRID), "exists": path.exists()}
     if args.action == "build":
-        up_to_date = path.exists() and st.read_tables(path).key == result["key"]
-        if up_to_date and not args.force:
+        if st.up_to_date() and not args.force:
             result["built"] = False
         else:
             start = time.perf_counter()
