@@ -12,7 +12,30 @@ if TYPE_CHECKING:  # the engine module imports the kernel's stack; the command l
     from services.engine import Engine
 
 ENGINES = ("ray", "dask", "local")
-DEFAULT_ENGINE = "ray"
+AUTO = "auto"  # the default: local for a scan that one core finishes sooner than Ray starts, else ray
+DEFAULT_ENGINE = AUTO
+# The largest scan ``auto`` runs in this process, per storage policy. Measured on this 2-core machine
+# (loaded ~7-fold by other work) with real scans of configs/datta2024.toml, local against Ray on 2
+# workers: Ray's start-up costs 9-15 s, one core evaluates and stores ~1.5e6 points/s keeping the
+# allowed points and a sample (4e6 points: 2.7 s local, 18.6 s Ray) but ~1e5 points/s storing all
+# (2e5 points: 2.1 s local, 11 s Ray), so two workers pay for Ray's start-up only beyond roughly
+# twice the points one core evaluates in that time (docs/engines.md, "Choosing an engine").
+LOCAL_MAX_POINTS = {"all": 2_000_000, "allowed": 40_000_000, "allowed+sample": 40_000_000}
+
+
+def choose_engine(requested: str, points: int, store: str, workers: int | None, address: str | None) -> tuple[str, str]:
+    """The engine to run a scan on and, for ``auto``, why: a cluster address names its kind
+    (``tcp://`` is a Dask scheduler), several workers mean Ray, else the scan's size decides."""
+    if requested != AUTO:
+        return requested, ""
+    if address:
+        return ("dask" if address.startswith("tcp://") else "ray"), "auto: a cluster address was given"
+    if workers is not None:
+        return ("local", "auto: one worker") if workers == 1 else ("ray", f"auto: {workers} workers")
+    limit = LOCAL_MAX_POINTS[store]
+    if points <= limit:
+        return "local", f"auto: {points:,} points, at most {limit:,} with store = {store}"
+    return "ray", f"auto: {points:,} points, more than {limit:,} with store = {store}"
 
 
 def make_engine(name: str, workers: int | None = None, address: str | None = None) -> Engine:
@@ -33,4 +56,4 @@ def make_engine(name: str, workers: int | None = None, address: str | None = Non
         from services.dask_engine import DaskEngine
 
         return DaskEngine(workers, address)
-    raise ValueError(f"unknown engine {name!r}; expected one of {list(ENGINES)}")
+    raise ValueError(f"unknown engine {name!r}; expected one of {[AUTO, *ENGINES]}")

@@ -74,7 +74,9 @@ def run_scan(
         scan_dir(spec.lake_root, spec.name).mkdir(parents=True)
     remaining = [i for i in range(spec.n_chunks) if i not in manifest.chunks]
     manifest.status = RUNNING if remaining else COMPLETE
+    manifest.environment["engine"] = engine.name  # the engine of the latest run
     manifest.save(spec.lake_root)
+    started = time.monotonic()
 
     saver = ThrottledSave(manifest, spec.lake_root)
 
@@ -87,11 +89,19 @@ def run_scan(
         engine.run(spec, remaining, record)
     except BaseException as exc:
         manifest.status = INTERRUPTED if isinstance(exc, KeyboardInterrupt) else FAILED
+        _add_wall_seconds(manifest, started)
         manifest.save(spec.lake_root)
         raise
     manifest.status = COMPLETE
+    _add_wall_seconds(manifest, started)
     manifest.save(spec.lake_root)
     return manifest
+
+
+def _add_wall_seconds(manifest: Manifest, started: float) -> None:
+    """The wall-clock time of every run of the scan so far (kept with the run's environment), for
+    ``dsscan status`` to give the same wall-clock points/s as the end of a scan."""
+    manifest.environment["wall_seconds"] = manifest.environment.get("wall_seconds", 0.0) + time.monotonic() - started
 
 
 class ThrottledSave:

@@ -15,7 +15,8 @@ from dsscan.config import ScanSpec, load_config
 from lake.layout import scan_dir
 from lake.manifest import ChunkRecord, Manifest
 from lake.storage import is_object_store
-from services import DEFAULT_ENGINE, ENGINES, make_engine
+from dsscan.commands.status import timing_text
+from services import AUTO, DEFAULT_ENGINE, ENGINES, choose_engine, make_engine
 
 EPILOG = """\
 examples:
@@ -44,8 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("config", metavar="CONFIG", help="scan config file (TOML)")
     parser.add_argument(
-        "--engine", choices=ENGINES, default=DEFAULT_ENGINE,
-        help="where chunks run: ray (actors, default), dask (distributed workers) or local (this process)",
+        "--engine", choices=(AUTO, *ENGINES), default=DEFAULT_ENGINE,
+        help="where chunks run: ray (actors), dask (distributed workers), local (this process) or auto (default: "
+        "local for a scan one core finishes before a Ray cluster starts, else ray; see docs/engines.md)",
     )
     parser.add_argument(
         "--workers", type=int, metavar="N",
@@ -107,12 +109,14 @@ class Progress:
         self.recorded = recorded
         self.allowed = allowed
         self.points = 0
+        self.worker_seconds = 0.0
         self.started = time.perf_counter()
 
     def __call__(self, chunk: ChunkRecord) -> None:
         self.recorded += 1
         self.allowed += chunk.allowed
         self.points += chunk.points
+        self.worker_seconds += chunk.seconds
         self.bar.set_postfix_str(f"{self.points_per_second:,.0f} points/s, {self.allowed:,} allowed", refresh=False)
         self.bar.update(1)
 
@@ -179,7 +183,8 @@ def run(args: argparse.Namespace) -> int:
     from services.engine import ChunkFailedError
 
     spec = load_config(args.config, args.lake)
-    engine = make_engine(args.engine, args.workers, args.address)
+    engine_name, why = choose_engine(args.engine, spec.points, spec.store, args.workers, args.address)
+    engine = make_engine(engine_name, args.workers, args.address)
     if args.resume:
         recorded = stopped_scan(spec).chunks
         verb = f"resuming ({len(recorded)} of {spec.n_chunks} chunks recorded)"
@@ -187,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
         ensure_new_scan(spec)
         recorded, verb = {}, "scan"
     folder = scan_dir(spec.lake_root, spec.name)
-    print(f"{verb} {spec.name!r}: {spec.points} points in {spec.n_chunks} chunks, engine {engine.name}, into {folder}", flush=True)
+    print(f"{verb} {spec.name!r}: {spec.points} points in {spec.n_chunks} chunks, engine {engine.name}{f' ({why})' if why else ''}, into {folder}", flush=True)
     if not args.address:  # a remote cluster's workers have caches of their own
         prepare_this_machine(spec.constraints, args.no_progress)
     progress = Progress(len(recorded), spec.n_chunks, sum(c.allowed for c in recorded.values()), args.no_progress)
@@ -217,8 +222,8 @@ def _print_summary(spec: ScanSpec, manifest: Manifest, progress: Progress) -> No
     print(
         f"done: {totals['points']} points, {totals['outside_domain']} skipped (outside the supported domain), "
         f"{totals['allowed']} allowed; {totals['rows']} rows stored (store = {spec.store})\n"
-        f"time:     {elapsed:.1f} s for {progress.points} points evaluated in this run "
-        f"({progress.points_per_second:,.0f} points/s, engine start-up included)\n"
+        f"time:     {timing_text(progress.points, elapsed, progress.worker_seconds)} for the {progress.points:,} points "
+        f"of this run on engine {manifest.environment['engine']}, its start-up included\n"
         f"results:  {folder}  ({len(manifest.chunks)} Parquet files + manifest.json)\n"
         f"query:    {shlex.quote(_installed_command('dsscan'))} sql \"select count(*) from points where scan = '{spec.name}'\" "
         f"--lake {shlex.quote(lake)}\n"

@@ -50,6 +50,13 @@ def load_scan(root: str, scan: str) -> Manifest:
     return Manifest.load(path)
 
 
+def timing_text(points: int, wall_seconds: float | None, worker_seconds: float) -> str:
+    """Wall-clock points/s and worker-seconds in the same words at the end of a scan and in status."""
+    wall = f"{wall_seconds:,.1f} s wall-clock ({points / wall_seconds:,.0f} points/s), " if wall_seconds else ""
+    per_worker = f" ({points / worker_seconds:,.0f} points per worker-second)" if worker_seconds else ""
+    return f"{wall}{worker_seconds:,.1f} worker-seconds{per_worker}"
+
+
 def summary(manifest: Manifest) -> dict:
     """The status of a scan as plain data (what ``--json`` prints)."""
     scan = manifest.config["scan"]
@@ -67,6 +74,8 @@ def summary(manifest: Manifest) -> dict:
         "config": {key: scan.get(key) for key in ("seed", "sampler", "chunk_size", "constraints", "store", "sample_rate")}
         | {"free_parameters": free},
         "provenance": manifest.provenance,
+        "engine": manifest.environment.get("engine"),
+        "wall_seconds": manifest.environment.get("wall_seconds"),
         "worker_seconds": seconds,
         "points_per_worker_second": totals["points"] / seconds if seconds else None,
         "worker_seconds_left": seconds / recorded * (manifest.chunks_planned - recorded) if recorded else None,
@@ -89,9 +98,9 @@ def format_summary(s: dict) -> str:
         f"v{provenance['constraint_set']['version']}, inputs v{provenance['inputs']['version']}",
     ]
     if s["worker_seconds"]:
-        left = "" if s["worker_seconds_left"] is None or s["status"] == COMPLETE else f"; about {s['worker_seconds_left']:,.1f} left"
-        lines.append(f"  timing   {s['worker_seconds']:,.1f} worker-seconds ({s['points_per_worker_second']:,.0f} points "
-                     f"per worker-second){left}")
+        left = "" if s["worker_seconds_left"] is None or s["status"] == COMPLETE else f"; about {s['worker_seconds_left']:,.1f} worker-seconds left"
+        engine = f"; engine {s['engine']}" if s["engine"] else ""
+        lines.append(f"  time     {timing_text(s['points'], s['wall_seconds'], s['worker_seconds'])}{left}{engine}")
     if s["status"] != COMPLETE:
         lines.append("  resume   dsscan scan CONFIG --resume   (CONFIG: the file the scan was started with)")
     return "\n".join(lines)
