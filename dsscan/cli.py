@@ -14,14 +14,25 @@ import importlib
 import os
 import sys
 
-from dsscan import __version__
-
 COMMANDS = (
     "point",
     "benchmarks",
     "validate", "scan", "status", "sql", "lake",
     "bench", "throughput", "tables",
 )
+
+
+class ShowVersion(argparse.Action):
+    """``--version``, with the version read only when asked for."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, help="show dsscan's version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        import dsscan
+
+        print(f"dsscan {dsscan.__version__}")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog="Run 'dsscan COMMAND --help' for the options of each command.",
     )
-    parser.add_argument("--version", action="version", version=f"dsscan {__version__}")
+    parser.add_argument("--version", action=ShowVersion)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     for name in COMMANDS:
         importlib.import_module(f"dsscan.commands.{name}").register(sub)

@@ -7,8 +7,10 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where arrays are handled: the command line names parameters without it
+    import numpy as np
 
 from dsscan.inputs import load_inputs, to_natural
 
@@ -69,6 +71,8 @@ def domain_conditions() -> tuple[tuple[str, str], ...]:
 def readonly_float64(arrays) -> tuple[np.ndarray, ...]:
     """Contiguous float64 read-only views (copies only where needed): one numba type for all, whichever
     of them came writable from numpy and which read-only from Arrow."""
+    import numpy as np
+
     views = []
     for a in arrays:
         view = np.require(a, np.float64, ["C", "A"]).view()
@@ -118,6 +122,8 @@ def domain_codes(points: dict[str, np.ndarray]) -> np.ndarray:
     lengths = {name: len(a) for name, a in zip(PARAMETER_NAMES, params)}
     if len(set(lengths.values())) != 1:
         raise ValueError(f"parameter arrays differ in length: {lengths}")
+    import numpy as np
+
     codes = np.empty(len(params[0]), dtype=np.int8)
     _compiled_domain_codes()(params, lim["g_D_min"], lim["U_mu4_min"], lim["m_S_min_MeV"], lim["m_S_max_MeV"],
                   lim["m_nu4_max_MeV"], to_natural(1.0, "MeV"), codes)
@@ -134,7 +140,7 @@ def check_domain(points: dict[str, np.ndarray]) -> None:
     it breaks, and the value."""
     codes = domain_codes(points)
     if codes.any():
-        i = int(np.flatnonzero(codes)[0])
+        i = int(codes.nonzero()[0][0])
         name, expected = domain_conditions()[codes[i] - 1]
         raise ValueError(
             f"{name} = {float(points[name][i])!r} (point {i}) is outside the supported domain: expected {expected}"

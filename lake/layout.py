@@ -8,6 +8,7 @@ from lake.storage import LakePath, lake_path
 SCAN_PARTITION = "scan"
 MANIFEST_NAME = "manifest.json"
 CHUNK_DIGITS = 6
+COMPACT_TARGET_ROWS = 1_000_000  # rows per merged file (a chunk file at or above it is left alone)
 
 
 def scan_dir(root: str | os.PathLike | LakePath, scan: str) -> LakePath:

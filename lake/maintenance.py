@@ -18,12 +18,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lake.atomic import atomic_write, sha256_of
-from lake.layout import CHUNK_DIGITS, MANIFEST_NAME, manifest_path, scan_dir
+from lake.layout import CHUNK_DIGITS, COMPACT_TARGET_ROWS, MANIFEST_NAME, manifest_path, scan_dir
 from lake.manifest import RUNNING, ChunkRecord, Manifest
 from lake.storage import LakePath, arrow_location, remove_tree
 from lake.writer import FILE_METADATA_KEY, parquet_bytes, read_file_metadata
 
-COMPACT_TARGET_ROWS = 1_000_000  # rows per merged file (a chunk file at or above it is left alone)
 MISSING, CORRUPTED, UNREADABLE, GARBAGE = "missing", "corrupted", "unreadable", "garbage"
 
 

@@ -1,15 +1,13 @@
-"""``dsscan lake ls|info|verify|compact|vacuum|rm``: look after the scans in a lake (local or s3://)."""
+"""``dsscan lake ls|info|verify|compact|vacuum|rm``: look after the scans in a lake (local or s3://).
+
+Each action imports the lake modules it uses (pyarrow, DuckDB) itself, so that the parser loads none."""
 from __future__ import annotations
 
 import argparse
 import json
 
 from dsscan.config import LAKE_ROOT_HELP, default_lake_root
-from lake.layout import scan_dir
-from lake.maintenance import (
-    COMPACT_TARGET_ROWS, compact_scan, load_scan, recorded_files, refuse_running, remove_scan, vacuum_scan, verify_scan,
-)
-from lake.writer import read_schema
+from lake.layout import COMPACT_TARGET_ROWS, scan_dir
 
 EPILOG = """\
 examples:
@@ -61,14 +59,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     remove.add_argument("--yes", action="store_true", help="confirm the removal")
 
 
-def load_manifests(root: str) -> list:
-    """Every scan's manifest (``lake.catalog`` imported only here: it brings DuckDB)."""
+def run_ls(args: argparse.Namespace) -> int:
     from lake.catalog import load_manifests
 
-    return load_manifests(root)
-
-
-def run_ls(args: argparse.Namespace) -> int:
     print(f"{'scan':<24} {'status':<11} {'chunks':>13} {'rows':>12} {'allowed':>10}")
     for m in load_manifests(args.lake):
         totals = m.totals()
@@ -77,6 +70,9 @@ def run_ls(args: argparse.Namespace) -> int:
 
 
 def run_info(args: argparse.Namespace) -> int:
+    from lake.maintenance import load_scan, recorded_files
+    from lake.writer import read_schema
+
     manifest = load_scan(args.lake, args.scan)
     files = recorded_files(manifest)
     scan = manifest.config["scan"]
@@ -95,6 +91,9 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    from lake.catalog import load_manifests
+    from lake.maintenance import load_scan, recorded_files, verify_scan
+
     manifests = [load_scan(args.lake, args.scan)] if args.scan else load_manifests(args.lake)
     problems = [p for m in manifests for p in verify_scan(args.lake, m)]
     for problem in problems:
@@ -106,6 +105,8 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_compact(args: argparse.Namespace) -> int:
+    from lake.maintenance import compact_scan, load_scan, recorded_files, refuse_running
+
     manifest = load_scan(args.lake, args.scan)
     refuse_running(manifest, "compact", args.force)
     before = len(recorded_files(manifest))
@@ -115,6 +116,8 @@ def run_compact(args: argparse.Namespace) -> int:
 
 
 def run_vacuum(args: argparse.Namespace) -> int:
+    from lake.maintenance import load_scan, refuse_running, vacuum_scan
+
     manifest = load_scan(args.lake, args.scan)
     refuse_running(manifest, "vacuum", args.force)
     garbage = vacuum_scan(args.lake, manifest, args.dry_run)
@@ -126,6 +129,8 @@ def run_vacuum(args: argparse.Namespace) -> int:
 
 
 def run_rm(args: argparse.Namespace) -> int:
+    from lake.maintenance import load_scan, remove_scan
+
     manifest = load_scan(args.lake, args.scan)
     if not args.yes:
         raise ValueError(

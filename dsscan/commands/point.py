@@ -14,7 +14,7 @@ import json
 import math
 from typing import Any, Mapping
 
-from dsscan import __version__
+import dsscan
 from dsscan.constraints import Constraint, ConstraintSet, load_constraint_set, shipped_constraint_sets
 from dsscan.evaluate import evaluate
 from dsscan.inputs import load_inputs
@@ -123,7 +123,7 @@ def versions(cset: ConstraintSet) -> dict[str, str]:
     """What a result depends on, so that it can be cited and reproduced."""
     inp = load_inputs()
     return {
-        "dsscan": __version__,
+        "dsscan": dsscan.__version__,
         "inputs": inp.version,
         "inputs_sha256": inp.sha256,
         "constraint_set": cset.name,
