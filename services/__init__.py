@@ -14,13 +14,14 @@ if TYPE_CHECKING:  # the engine module imports the kernel's stack; the command l
 ENGINES = ("ray", "dask", "local")
 AUTO = "auto"  # the default: local for a scan that one core finishes sooner than Ray starts, else ray
 DEFAULT_ENGINE = AUTO
-# The largest scan ``auto`` runs in this process, per storage policy. Measured on this 2-core machine
-# (loaded ~7-fold by other work) with real scans of configs/datta2024.toml, local against Ray on 2
-# workers: Ray's start-up costs 9-15 s, one core evaluates and stores ~1.5e6 points/s keeping the
-# allowed points and a sample (4e6 points: 2.7 s local, 18.6 s Ray) but ~1e5 points/s storing all
-# (2e5 points: 2.1 s local, 11 s Ray), so two workers pay for Ray's start-up only beyond roughly
-# twice the points one core evaluates in that time (docs/engines.md, "Choosing an engine").
-LOCAL_MAX_POINTS = {"all": 2_000_000, "allowed": 40_000_000, "allowed+sample": 40_000_000}
+# The largest scan ``auto`` runs in this process, per storage policy: where two Ray workers, whose
+# cluster takes T to start, catch up with one core, P = T / (1/r1 - 1/r2) for the rates r1 (one core)
+# and r2 (two workers). From `dsscan throughput` on this 2-core machine idle (docs/engines.md):
+# allowed+sample r1 = 4.5e6/s, r2 = 8.4e6/s, T = 5.4 s -> 5.2e7 points; store = all r1 = 4.2e5/s,
+# r2 = 8.3e5/s, T = 6.4 s -> 5.5e6 points. Loaded ~7-fold by other work, real scans of
+# configs/datta2024.toml gave 4e7 and 2e6 (4e6 points: 2.7 s here, 18.6 s on Ray; store = all, 2e5
+# points: 2.1 s here, 14.5 s on Ray). With more cores Ray catches up sooner, by at most half.
+LOCAL_MAX_POINTS = {"all": 5_000_000, "allowed": 50_000_000, "allowed+sample": 50_000_000}
 
 
 def choose_engine(requested: str, points: int, store: str, workers: int | None, address: str | None) -> tuple[str, str]:

@@ -31,7 +31,7 @@ def test_the_chosen_engine_is_recorded_and_reported_in_the_words_of_the_summary(
     config = write_config(config_doc())
     assert run_cli("scan", config, "--lake", tmp_path, "--no-progress") == 0
     out = capsys.readouterr().out
-    assert "engine local (auto: 600 points, at most 2,000,000 with store = all)" in out
+    assert f"engine local (auto: 600 points, at most {LOCAL_MAX_POINTS['all']:,} with store = all)" in out
     summary_time = next(line for line in out.splitlines() if line.startswith("time:"))
     assert run_cli("status", "small", "--lake", tmp_path, "--json") == 0
     status = json.loads(capsys.readouterr().out)
