@@ -17,7 +17,6 @@ import os
 import pathlib
 
 import duckdb
-import pyarrow as pa
 
 from lake.layout import SCAN_PARTITION, manifest_paths, scan_dir
 from lake.manifest import ChunkRecord, Manifest
@@ -26,12 +25,17 @@ from lake.storage import LakePath, arrow_location, lake_path
 from lake.writer import read_schema
 
 READ_ONLY_STATEMENTS = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN)
-_ARROW_TYPES = {"int": pa.int64(), "str": pa.string(), "float": pa.float64()}
+_DUCKDB_TYPES = {"int": "BIGINT", "str": "VARCHAR", "float": "DOUBLE"}
 # ``chunks`` has the manifest's chunk records with ``index`` renamed ``chunk``, keyed by ``scan``.
-CHUNKS_SCHEMA = pa.schema(
-    [("scan", pa.string())]
-    + [("chunk" if f.name == "index" else f.name, _ARROW_TYPES[f.type]) for f in dataclasses.fields(ChunkRecord)]
-)
+CHUNKS_COLUMNS = {"scan": "VARCHAR"} | {
+    "chunk" if f.name == "index" else f.name: _DUCKDB_TYPES[f.type] for f in dataclasses.fields(ChunkRecord)
+}
+SCANS_COLUMNS = {
+    "scan": "VARCHAR", "status": "VARCHAR", "points_planned": "BIGINT", "chunks_planned": "BIGINT", "chunks_done": "BIGINT",
+    "points": "BIGINT", "outside_domain": "BIGINT", "rows": "BIGINT", "allowed": "BIGINT", "sampled": "BIGINT",
+    "seed": "BIGINT", "sampler": "VARCHAR", "store": "VARCHAR", "sample_rate": "DOUBLE", "constraint_set": "VARCHAR",
+    "code_version": "VARCHAR", "config": "VARCHAR",
+}
 LOCKDOWN = (
     "SET enable_external_access = false",
     "SET autoinstall_known_extensions = false",
@@ -50,7 +54,14 @@ def load_manifests(root: str | os.PathLike | LakePath) -> list[Manifest]:
     return manifests
 
 
-def _scans_table(manifests: list[Manifest]) -> pa.Table:
+def _create_table(con: duckdb.DuckDBPyConnection, name: str, types: dict[str, str], rows: list[dict]) -> None:
+    """Table ``name`` with columns ``types`` (name -> DuckDB type) from ``rows``, passed to DuckDB as one
+    list per column: pyarrow's conversion of Python values imports pandas, a second of start-up."""
+    columns = ", ".join(f"unnest(${column}::{kind}[]) as {column}" for column, kind in types.items())
+    con.execute(f"create table {name} as select {columns}", {column: [row[column] for row in rows] for column in types})
+
+
+def _scans_rows(manifests: list[Manifest]) -> list[dict]:
     rows = []
     for m in manifests:
         scan = m.config["scan"]
@@ -61,18 +72,18 @@ def _scans_table(manifests: list[Manifest]) -> pa.Table:
             "sample_rate": scan.get("sample_rate"), "constraint_set": m.provenance["constraint_set"]["name"],
             "code_version": m.provenance["code_version"], "config": json.dumps(m.config),
         })
-    return pa.Table.from_pylist(rows)
+    return rows
 
 
-def _chunks_table(manifests: list[Manifest]) -> pa.Table:
-    rows = [[m.scan, *dataclasses.astuple(r)] for m in manifests for r in m.chunks.values()]
-    return pa.Table.from_pylist([dict(zip(CHUNKS_SCHEMA.names, row)) for row in rows], schema=CHUNKS_SCHEMA)
+def _chunks_rows(manifests: list[Manifest]) -> list[dict]:
+    return [dict(zip(CHUNKS_COLUMNS, [m.scan, *dataclasses.astuple(r)])) for m in manifests for r in m.chunks.values()]
 
 
 def points_dataset(root: str | os.PathLike | LakePath, manifests: list[Manifest]) -> ds.Dataset | None:
     """The recorded files of ``manifests``, each once, as one dataset with the partition column ``scan``;
     scans whose columns differ (other constraint sets) are unified by name, missing values null."""
-    import pyarrow.dataset as ds  # here: it imports pandas, which commands that only list scans never need
+    import pyarrow as pa  # here: pyarrow imports pandas, which a local lake's catalog never needs
+    import pyarrow.dataset as ds
 
     root = lake_path(root)
     files = [scan_dir(root, m.scan) / file for m in manifests for file in recorded_files(m)]  # compacted: many chunks, one file
@@ -115,8 +126,8 @@ def open_catalog(root: str | os.PathLike | LakePath, memory_limit: str | None = 
     manifests = load_manifests(root)
     settings = {"temp_directory": "", "max_temp_directory_size": "0B"}
     con = duckdb.connect(":memory:", config=settings | ({"memory_limit": memory_limit} if memory_limit else {}))
-    con.from_arrow(_scans_table(manifests)).create("scans")
-    con.from_arrow(_chunks_table(manifests)).create("chunks")
+    _create_table(con, "scans", SCANS_COLUMNS, _scans_rows(manifests))
+    _create_table(con, "chunks", CHUNKS_COLUMNS, _chunks_rows(manifests))
     if isinstance(lake_path(root), pathlib.Path):
         _create_local_points_view(con, lake_path(root), manifests)
     elif (points := points_dataset(root, manifests)) is not None:
