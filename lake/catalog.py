@@ -119,13 +119,17 @@ def _create_local_points_view(con: duckdb.DuckDBPyConnection, root: pathlib.Path
         con.execute(f"set allowed_paths = [{', '.join(_quoted(p) for paths in files.values() for p in paths)}]")
 
 
-def open_catalog(root: str | os.PathLike | LakePath, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+def open_catalog(
+    root: str | os.PathLike | LakePath, memory_limit: str | None = None, spill_directory: str | None = None
+) -> duckdb.DuckDBPyConnection:
     """A locked DuckDB connection with the views ``points``, ``scans`` and ``chunks`` over ``root``.
     A query may hold at most ``memory_limit`` (DuckDB's size syntax, e.g. ``2GB``; default: DuckDB's,
-    80 % of RAM) and never spills to disk: a query that needs more fails with OutOfMemoryException."""
+    80 % of RAM); beyond it, it spills to ``spill_directory`` if given, else fails with
+    OutOfMemoryException. DuckDB draws no progress bar (it would land in a query's output)."""
     manifests = load_manifests(root)
-    settings = {"temp_directory": "", "max_temp_directory_size": "0B"}
+    settings = {"temp_directory": spill_directory} if spill_directory else {"temp_directory": "", "max_temp_directory_size": "0B"}
     con = duckdb.connect(":memory:", config=settings | ({"memory_limit": memory_limit} if memory_limit else {}))
+    con.execute("SET enable_progress_bar = false")
     _create_table(con, "scans", SCANS_COLUMNS, _scans_rows(manifests))
     _create_table(con, "chunks", CHUNKS_COLUMNS, _chunks_rows(manifests))
     if isinstance(lake_path(root), pathlib.Path):

@@ -157,3 +157,11 @@ def test_select_star_into_a_file_holds_far_less_than_the_result(write_config, tm
     assert status == 0 and pq.ParquetFile(out).metadata.num_rows == rows
     print(f"peak RSS {peak_MiB:.0f} MiB for a {result_bytes / 2**20:.0f} MiB result of {rows} rows")
     assert peak_MiB * 2**20 < result_bytes
+
+
+def test_a_spill_directory_lets_a_query_past_the_memory_limit(small_lake, tmp_path, capsys):
+    query = "select count(*) as groups from (select range % 5000000 as k, count(*) from range(20000000) group by k)"
+    assert run_cli("sql", query, "--lake", small_lake, "--memory-limit", "60MB") == 2
+    assert "nothing spills to disk without --spill-dir" in capsys.readouterr().err
+    assert run_cli("sql", query, "--lake", small_lake, "--memory-limit", "60MB", "--spill-dir", tmp_path) == 0
+    assert lines_of(capsys)[1].split() == ["5000000"]

@@ -3,7 +3,7 @@
 The result is never held whole: DuckDB hands it over in Arrow record batches (``to_arrow_reader``)
 that are written out one by one, to the terminal (a bounded table, CSV or JSON) or to a file
 (Parquet, CSV or JSON by its suffix). DuckDB holds at most ``--memory-limit`` and spills nothing to
-disk; ``--timeout`` and Ctrl-C interrupt the running query (``DuckDBPyConnection.interrupt``).
+disk unless ``--spill-dir``; ``--timeout`` and Ctrl-C interrupt the running query (``DuckDBPyConnection.interrupt``).
 """
 from __future__ import annotations
 
@@ -49,7 +49,8 @@ Only one SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE or EXPLAIN statement is run; th
 changed, and files outside the lake cannot be read. The table format shows the first --max-rows
 rows (floats to {SIGNIFICANT_DIGITS} significant digits) and the total; csv, json and --output keep every
 row and digit. Results stream: memory stays bounded whatever their size. A query that needs more
-than --memory-limit (nothing spills to disk) or runs longer than --timeout is stopped with one line.
+than --memory-limit (nothing spills to disk unless --spill-dir) or runs longer than --timeout is
+stopped with one line.
 """
 
 
@@ -78,7 +79,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
                         help="stop the query (and its output) after this long; 0 for no limit (default: %(default)g)")
     parser.add_argument("--memory-limit", type=memory_size, default=DEFAULT_MEMORY_LIMIT, metavar="SIZE",
-                        help="most memory the query may hold, nothing spills to disk (default: %(default)s)")
+                        help="most memory the query may hold (default: %(default)s)")
+    parser.add_argument("--spill-dir", metavar="DIR", type=pathlib.Path,
+                        help="let a query that needs more than --memory-limit spill to files in DIR (default: it stops)")
     parser.set_defaults(func=run)
 
 
@@ -262,7 +265,10 @@ def run(args: argparse.Namespace) -> int:
     if args.output is not None and args.output.suffix not in OUTPUT_SUFFIXES:
         raise ValueError(f"--output {str(args.output)!r}: expected a file name ending in {', '.join(OUTPUT_SUFFIXES)}")
     query = sys.stdin.read() if args.query == "-" else args.query
-    con = open_catalog(args.lake, memory_limit=args.memory_limit)
+    if args.spill_dir is not None and not args.spill_dir.is_dir():
+        raise ValueError(f"--spill-dir {str(args.spill_dir)!r}: no such directory")
+    spill = str(args.spill_dir.resolve()) if args.spill_dir else None
+    con = open_catalog(args.lake, memory_limit=args.memory_limit, spill_directory=spill)
 
     def work(stop: threading.Event) -> int | None:
         reader = read_only_query(con, query).to_arrow_reader(BATCH_ROWS)
@@ -274,7 +280,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         written = supervised(con, work, args.timeout)
     except (duckdb.OutOfMemoryException, MemoryError):
-        raise ValueError(f"the query needs more memory than --memory-limit {args.memory_limit} (nothing spills to disk); "
+        spilled = f", spilling to {args.spill_dir}" if args.spill_dir else " (nothing spills to disk without --spill-dir)"
+        raise ValueError(f"the query needs more memory than --memory-limit {args.memory_limit}{spilled}; "
                          "select fewer columns or rows, aggregate, or raise --memory-limit") from None
     except duckdb.Error as exc:
         raise ValueError(str(exc).splitlines()[0]) from None
