@@ -20,9 +20,7 @@ import duckdb
 
 from lake.layout import SCAN_PARTITION, manifest_paths, scan_dir
 from lake.manifest import ChunkRecord, Manifest
-from lake.maintenance import recorded_files
 from lake.storage import LakePath, arrow_location, lake_path
-from lake.writer import read_schema
 
 READ_ONLY_STATEMENTS = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN)
 _DUCKDB_TYPES = {"int": "BIGINT", "str": "VARCHAR", "float": "DOUBLE"}
@@ -85,6 +83,9 @@ def points_dataset(root: str | os.PathLike | LakePath, manifests: list[Manifest]
     import pyarrow as pa  # here: pyarrow imports pandas, which a local lake's catalog never needs
     import pyarrow.dataset as ds
 
+    from lake.maintenance import recorded_files
+    from lake.writer import read_schema
+
     root = lake_path(root)
     files = [scan_dir(root, m.scan) / file for m in manifests for file in recorded_files(m)]  # compacted: many chunks, one file
     if not files:
@@ -109,6 +110,8 @@ def _create_local_points_view(con: duckdb.DuckDBPyConnection, root: pathlib.Path
     bounded memory; a registered pyarrow dataset is read ahead of a slow consumer without bound
     (``select *`` of 10^6 rows into a Parquet file: 219 MiB peak against 593 MiB, measured). Once
     the connection is locked, DuckDB may read these files and no other (``allowed_paths``)."""
+    from lake.maintenance import recorded_files  # here: it imports pyarrow, which listing the scans never needs
+
     files = {m.scan: [str((scan_dir(root, m.scan) / f).resolve()) for f in recorded_files(m)] for m in manifests}
     selects = [
         f"select *, {_quoted(scan)} as {SCAN_PARTITION} from read_parquet([{', '.join(map(_quoted, paths))}], union_by_name = true, hive_partitioning = false)"
