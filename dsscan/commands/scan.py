@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--engine", choices=(AUTO, *ENGINES), default=DEFAULT_ENGINE,
         help="where chunks run: ray (actors), dask (distributed workers), local (this process) or auto (default: "
-        "local for a scan one core finishes before a Ray cluster starts, else ray; see docs/engines.md)",
+        "local for a scan one core finishes before a Ray cluster starts, else ray; see docs/cli.md)",
     )
     parser.add_argument(
         "--workers", type=int, metavar="N",
