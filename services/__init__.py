@@ -14,13 +14,14 @@ if TYPE_CHECKING:  # the engine module imports the kernel's stack; the command l
 ENGINES = ("ray", "dask", "local")
 AUTO = "auto"  # the default: local for a scan that one core finishes sooner than Ray starts, else ray
 DEFAULT_ENGINE = AUTO
-# The largest scan ``auto`` runs in this process, per storage policy: where two Ray workers, whose
-# cluster takes T to start, catch up with one core, P = T / (1/r1 - 1/r2) for the rates r1 (one core)
-# and r2 (two workers). From `dsscan throughput` on this 2-core machine idle (docs/engines.md):
-# allowed+sample r1 = 4.5e6/s, r2 = 8.4e6/s, T = 5.4 s -> 5.2e7 points; store = all r1 = 4.2e5/s,
-# r2 = 8.3e5/s, T = 6.4 s -> 5.5e6 points (docs/cli.md, "Choosing an engine"). Loaded ~7-fold by other work, real scans of
-# configs/datta2024.toml gave 4e7 and 2e6 (4e6 points: 2.7 s here, 18.6 s on Ray; store = all, 2e5
-# points: 2.1 s here, 14.5 s on Ray). With more cores Ray catches up sooner, by at most half.
+# The largest scan ``auto`` runs in this process, per storage policy (docs/cli.md, "Choosing an
+# engine"): two Ray workers, whose cluster takes T to start, catch up with one core after
+# P = T / (1/r1 - 1/r2) points, for the rates r1 (one core) and r2 (two workers). From `dsscan
+# throughput` on this 2-core machine idle (docs/engines.md): allowed+sample r1 = 4.5e6/s,
+# r2 = 8.4e6/s, T = 5.4 s -> 5.2e7 points; store = all r1 = 4.2e5/s, r2 = 8.3e5/s, T = 6.4 s ->
+# 5.5e6 points. Loaded ~7-fold by other work, real scans of configs/datta2024.toml gave 4e7 and 2e6
+# (4e6 points: 2.7 s here, 18.6 s on Ray; store = all, 2e5 points: 2.1 s here, 14.5 s on Ray).
+# With more cores Ray catches up sooner, by at most half.
 LOCAL_MAX_POINTS = {"all": 5_000_000, "allowed": 50_000_000, "allowed+sample": 50_000_000}
 
 
