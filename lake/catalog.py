@@ -113,8 +113,9 @@ def _create_local_points_view(con: duckdb.DuckDBPyConnection, root: pathlib.Path
     from lake.maintenance import recorded_files  # here: it imports pyarrow, which listing the scans never needs
 
     files = {m.scan: [str((scan_dir(root, m.scan) / f).resolve()) for f in recorded_files(m)] for m in manifests}
+    options = "union_by_name = true, hive_partitioning = false"
     selects = [
-        f"select *, {_quoted(scan)} as {SCAN_PARTITION} from read_parquet([{', '.join(map(_quoted, paths))}], union_by_name = true, hive_partitioning = false)"
+        f"select *, {_quoted(scan)} as {SCAN_PARTITION} from read_parquet([{', '.join(map(_quoted, paths))}], {options})"
         for scan, paths in files.items() if paths
     ]
     if selects:

@@ -192,7 +192,8 @@ def run(args: argparse.Namespace) -> int:
         ensure_new_scan(spec)
         recorded, verb = {}, "scan"
     folder = scan_dir(spec.lake_root, spec.name)
-    print(f"{verb} {spec.name!r}: {spec.points} points in {spec.n_chunks} chunks, engine {engine.name}{f' ({why})' if why else ''}, into {folder}", flush=True)
+    chosen = f"{engine.name} ({why})" if why else engine.name
+    print(f"{verb} {spec.name!r}: {spec.points} points in {spec.n_chunks} chunks, engine {chosen}, into {folder}", flush=True)
     if not args.address:  # a remote cluster's workers have caches of their own
         prepare_this_machine(spec.constraints, args.no_progress)
     progress = Progress(len(recorded), spec.n_chunks, sum(c.allowed for c in recorded.values()), args.no_progress)
