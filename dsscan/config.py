@@ -18,17 +18,11 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-import pyarrow as pa
-
 from dsscan.constraints import load_constraint_set, shipped_constraint_sets
 from dsscan.parameters import PARAMETER_NAMES, domain_limits
 from dsscan.points_file import file_sha256, read_points_file
-from lake.layout import SCAN_NAME, SCAN_NAME_RULE, is_scan_name  # noqa: F401  (SCAN_NAME: the rule, for importers)
-from dsscan.schema import arrow_schema
-from lake.layout import chunk_file_name
+from lake.layout import SCAN_NAME, SCAN_NAME_RULE, chunk_file_name, is_scan_name  # noqa: F401  (SCAN_NAME: the rule, for importers)
 from lake.manifest import ChunkRecord
-from lake.storage import check_object_store_root, is_object_store
 
 SAMPLERS = ("uniform", "sobol", "lhs", "list")
 LIST_SAMPLER = "list"  # points from a file (points_file) instead of drawn
@@ -41,7 +35,11 @@ SCAN_DEFAULTS = {"chunk_size": 200_000, "sampler": "uniform", "store": SAMPLED_S
 SCAN_REQUIRED = ("name", "seed", "points", "constraints")
 LIST_KEYS = ("points_file", "points_sha256")  # only with sampler = "list"
 SCAN_KEYS = SCAN_REQUIRED + tuple(SCAN_DEFAULTS) + LIST_KEYS
-LAKE_DEFAULTS = {"root": "./lake"}
+# The lake: beside where dsscan runs (a fresh clone gets a fresh lake, visible next to the code) but
+# never the source tree's ``lake`` package; $DSSCAN_LAKE names one lake for every directory.
+LAKE_ENV = "DSSCAN_LAKE"
+LAKE_DEFAULTS = {"root": "./dsscan-lake"}
+LAKE_ROOT_HELP = f"lake root: a directory or s3://bucket/prefix (default: ${LAKE_ENV}, else {LAKE_DEFAULTS['root']})"
 TOP_LEVEL_KEYS = ("scan", "parameters", "lake")
 
 
@@ -429,10 +427,27 @@ def _check_domains(settings: dict[str, Setting]) -> None:
         )
 
 
+def default_lake_root() -> str:
+    """The lake a command uses without --lake (and a config without ``[lake] root``)."""
+    return os.environ.get(LAKE_ENV) or LAKE_DEFAULTS["root"]
+
+
+def enclosing_package(path: pathlib.Path) -> pathlib.Path | None:
+    """The innermost folder holding ``__init__.py`` among ``path`` and its parents: a lake written
+    there would land among importable source files (``./lake`` of a clone is the ``lake`` package)."""
+    return next((p for p in (path, *path.parents) if (p / "__init__.py").is_file()), None)
+
+
 def _lake_root(lake: dict, override: str | None) -> str:
+    from lake.storage import check_object_store_root, is_object_store  # pyarrow's filesystems: only here
+
     _check_keys(lake, tuple(LAKE_DEFAULTS), "lake.")
-    root = override if override is not None else lake.get("root", LAKE_DEFAULTS["root"])
-    key = "--lake" if override is not None else "lake.root"
+    if override is not None:
+        root, key = override, "--lake"
+    elif "root" in lake:
+        root, key = lake["root"], "lake.root"
+    else:
+        root, key = default_lake_root(), f"${LAKE_ENV}" if os.environ.get(LAKE_ENV) else "lake.root"
     if not isinstance(root, str) or not root:
         raise ConfigError(key, f"expected a directory path, got {root!r}")
     if is_object_store(root):
@@ -443,6 +458,10 @@ def _lake_root(lake: dict, override: str | None) -> str:
     if "://" in root:
         raise ConfigError(key, f"expected a local directory or s3://bucket/prefix, got {root!r}")
     path = pathlib.Path(root).expanduser().resolve()
+    package = enclosing_package(path)
+    if package is not None:
+        raise ConfigError(key, f"{str(path)!r} is inside the Python package {str(package)!r}; put the lake "
+                          f"outside source packages, e.g. --lake {LAKE_DEFAULTS['root']} or ${LAKE_ENV}")
     existing = next(p for p in (path, *path.parents) if p.exists())
     if not existing.is_dir():
         raise ConfigError(key, f"{str(existing)!r} is not a directory")
@@ -465,6 +484,11 @@ def point_bytes(constraints: str) -> int:
     byte numpy gives it, a dictionary column as its index) plus its point_id (uint64). A chunk's
     measured peak is about 1.2 times this (528 bytes per point against 448, ``process_chunk`` under
     tracemalloc, datta2024, store = "all")."""
+    import numpy as np  # the schema's stack: only for a scan's plan, not at start-up
+    import pyarrow as pa
+
+    from dsscan.schema import arrow_schema
+
     cset = load_constraint_set(constraints)
     schema = arrow_schema(tuple(cset.names), cset.name)
     widths = [(f.type.index_type if pa.types.is_dictionary(f.type) else f.type).bit_width for f in schema]

@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Mapping
 
-import numpy as np
-
 from dsscan.parameters import PARAMETER_NAMES
 from dsscan.schema import OBSERVABLES
 
@@ -73,6 +71,8 @@ class ConstraintSet:
 
     def judge(self, columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """``pass_<name>`` for every constraint and ``allowed`` (all passed), from observable columns."""
+        import numpy as np  # here: commands that only name the sets start without numpy
+
         out: dict[str, np.ndarray] = {}
         allowed = None
         for c in self.constraints:

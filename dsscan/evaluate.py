@@ -1,18 +1,17 @@
-"""``dsscan.evaluate``: parameter points in, every observable and verdict out as a pyarrow Table."""
+"""``dsscan.evaluate``: parameter points in, every observable and verdict out as a pyarrow Table.
+
+``import dsscan`` binds this module's ``evaluate``, so every import it needs (numpy, pyarrow, the
+numba kernel) happens on the first call: the command line starts without them.
+"""
 from __future__ import annotations
 
 from typing import Any, Mapping
 
-import numpy as np
-import pyarrow as pa
-
-from dsscan.constraints import load_constraint_set
-from dsscan.parameters import PARAMETER_NAMES, check_domain
-from dsscan.schema import OBSERVABLES, SCENARIOS, arrow_schema
-
 
 def _parameter_array(name: str, values: Any) -> np.ndarray:
     """One parameter's values as a contiguous 1-D float64 array (a number counts as one point)."""
+    import numpy as np
+
     try:
         array = np.atleast_1d(np.asarray(values, dtype=np.float64))
     except (TypeError, ValueError) as exc:
@@ -24,6 +23,10 @@ def _parameter_array(name: str, values: Any) -> np.ndarray:
 
 def as_parameter_arrays(points: Any) -> dict[str, np.ndarray]:
     """Coerce a mapping, pyarrow Table or pandas DataFrame to contiguous float64 arrays of the 9 parameters."""
+    import pyarrow as pa
+
+    from dsscan.parameters import PARAMETER_NAMES
+
     if isinstance(points, pa.Table):
         names = points.column_names
         get = lambda n: points.column(n).to_numpy()  # noqa: E731
@@ -53,7 +56,13 @@ def evaluate(points: Any, constraints: str = "datta2024") -> pa.Table:
     ``constraints`` is a shipped set (``datta2024``, ``datta2020``) or the path of a user's copy.
     Raises ValueError naming the parameter and value for points outside the supported domain.
     """
+    import numpy as np
+    import pyarrow as pa
+
+    from dsscan.constraints import load_constraint_set
+    from dsscan.parameters import PARAMETER_NAMES, check_domain
     from dsscan.physics.kernel import run_batch
+    from dsscan.schema import SCENARIO_NAMES, arrow_schema
 
     cset = load_constraint_set(constraints)
     params = as_parameter_arrays(points)
@@ -61,8 +70,8 @@ def evaluate(points: Any, constraints: str = "datta2024") -> pa.Table:
     batch = run_batch(params, cset)
     arrays = [pa.array(params[name]) for name in PARAMETER_NAMES] + batch.observables + batch.verdicts
     scenario_index = pa.array((params["kappa_TeV"] != 0.0).view(np.int8))
-    arrays.append(pa.DictionaryArray.from_arrays(scenario_index, SCENARIOS))
+    arrays.append(pa.DictionaryArray.from_arrays(scenario_index, pa.array(SCENARIO_NAMES)))
     return pa.Table.from_arrays(arrays, schema=arrow_schema(cset.names, cset.name))
 
 
-__all__ = ["evaluate", "as_parameter_arrays", "OBSERVABLES"]
+__all__ = ["evaluate", "as_parameter_arrays"]

@@ -4,11 +4,13 @@ Users give kappa in TeV^-1 and masses in MeV; ``to_kernel_units`` converts once 
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-from numba import njit
+if TYPE_CHECKING:  # numpy is imported where arrays are handled: the command line names parameters without it
+    import numpy as np
 
 from dsscan.inputs import load_inputs, to_natural
 
@@ -75,6 +77,8 @@ def domain_conditions() -> tuple[tuple[str, str], ...]:
 def readonly_float64(arrays) -> tuple[np.ndarray, ...]:
     """Contiguous float64 read-only views (copies only where needed): one numba type for all, whichever
     of them came writable from numpy and which read-only from Arrow."""
+    import numpy as np
+
     views = []
     for a in arrays:
         view = np.require(a, np.float64, ["C", "A"]).view()
@@ -83,7 +87,6 @@ def readonly_float64(arrays) -> tuple[np.ndarray, ...]:
     return tuple(views)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
 def _domain_codes(params, coupling_max, g_D_min, U_mu4_min, m_S_min, m_S_max, m_nu4_max, MeV, codes):
     """codes[i] = 0 inside the domain, else 1 + the index of the first condition of
     ``domain_conditions`` that point i breaks (params: the nine arrays in PARAMETER_NAMES order)."""
@@ -116,6 +119,15 @@ def _domain_codes(params, coupling_max, g_D_min, U_mu4_min, m_S_min, m_S_max, m_
         codes[i] = code
 
 
+@functools.cache
+def _compiled_domain_codes():
+    """``_domain_codes`` compiled by numba (from its disk cache once built), on first use: importing
+    numba costs a command that evaluates nothing a third of a second."""
+    from numba import njit
+
+    return njit(cache=True, nogil=True, error_model="numpy")(_domain_codes)
+
+
 def domain_codes(points: dict[str, np.ndarray]) -> np.ndarray:
     """int8 per point: 0 inside the supported domain, else 1 + the first broken condition's index."""
     lim = domain_limits()
@@ -123,8 +135,10 @@ def domain_codes(points: dict[str, np.ndarray]) -> np.ndarray:
     lengths = {name: len(a) for name, a in zip(PARAMETER_NAMES, params)}
     if len(set(lengths.values())) != 1:
         raise ValueError(f"parameter arrays differ in length: {lengths}")
+    import numpy as np
+
     codes = np.empty(len(params[0]), dtype=np.int8)
-    _domain_codes(params, lim["coupling_max"], lim["g_D_min"], lim["U_mu4_min"], lim["m_S_min_MeV"], lim["m_S_max_MeV"],
+    _compiled_domain_codes()(params, lim["coupling_max"], lim["g_D_min"], lim["U_mu4_min"], lim["m_S_min_MeV"], lim["m_S_max_MeV"],
                   lim["m_nu4_max_MeV"], to_natural(1.0, "MeV"), codes)
     return codes
 
@@ -139,7 +153,7 @@ def check_domain(points: dict[str, np.ndarray]) -> None:
     it breaks, and the value."""
     codes = domain_codes(points)
     if codes.any():
-        i = int(np.flatnonzero(codes)[0])
+        i = int(codes.nonzero()[0][0])
         name, expected = domain_conditions()[codes[i] - 1]
         raise ValueError(
             f"{name} = {float(points[name][i])!r} (point {i}) is outside the supported domain: expected {expected}"

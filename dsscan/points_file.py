@@ -7,10 +7,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import pathlib
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
-import pyarrow.parquet as pq
+if TYPE_CHECKING:
+    import numpy as np
 
 from dsscan.parameters import PARAMETER_NAMES
 
@@ -23,6 +23,10 @@ def file_sha256(path: str | pathlib.Path) -> str:
 
 def read_points_file(path: str | pathlib.Path) -> dict[str, np.ndarray]:
     """The parameter columns of a points file as float64 arrays; ValueError says what is wrong."""
+    import numpy as np
+    import pandas as pd  # here, not at the top: only a list scan reads a points file
+    import pyarrow.parquet as pq
+
     path = pathlib.Path(path)
     if path.suffix not in SUFFIXES:
         raise ValueError(f"expected a {' or '.join(SUFFIXES)} file, got {str(path)!r}")

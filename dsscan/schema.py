@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import functools
 
-import pyarrow as pa
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 from dsscan.parameters import PARAMETERS
 
@@ -59,10 +62,12 @@ OBSERVABLES: dict[str, tuple[str, str]] = {
 }
 
 
-SCENARIOS = pa.array(["kappa0", "kappa"])  # dictionary of the `scenario` column: index = (kappa != 0)
+SCENARIO_NAMES = ("kappa0", "kappa")  # dictionary of the `scenario` column: index = (kappa != 0)
 
 
 def _field(name: str, type_: pa.DataType, unit: str, description: str) -> pa.Field:
+    import pyarrow as pa
+
     return pa.field(name, type_, nullable=False, metadata={"unit": unit, "description": description})
 
 
@@ -70,6 +75,8 @@ def _field(name: str, type_: pa.DataType, unit: str, description: str) -> pa.Fie
 def arrow_schema(constraint_names: tuple[str, ...], constraint_set: str) -> pa.Schema:
     """Schema of ``evaluate``'s output: parameters, observables, verdicts, ``allowed``, ``scenario``
     (built once per constraint set: a warm ``evaluate`` of a few points should not rebuild it)."""
+    import pyarrow as pa  # here: the observables' names and units are read without pyarrow
+
     fields = [_field(p.name, pa.float64(), p.unit, p.description) for p in PARAMETERS]
     fields += [_field(n, pa.float64(), u, d) for n, (u, d) in OBSERVABLES.items()]
     fields += [

@@ -30,6 +30,7 @@ def check_scan_name(scan: object) -> str:
     if not is_scan_name(scan):
         raise ValueError(f"scan name {scan!r}: expected {SCAN_NAME_RULE}")
     return scan
+COMPACT_TARGET_ROWS = 1_000_000  # rows per merged file (a chunk file at or above it is left alone)
 
 
 def scan_dir(root: str | os.PathLike | LakePath, scan: str) -> LakePath:

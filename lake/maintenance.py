@@ -25,13 +25,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lake.atomic import atomic_write, sha256_of
-from lake.layout import MANIFEST_NAME, chunk_file_name, folder_scan, holds_chunk, manifest_path, merged_file_name, scan_dir
+from lake.layout import COMPACT_TARGET_ROWS, MANIFEST_NAME, chunk_file_name, folder_scan, holds_chunk, manifest_path, merged_file_name, scan_dir
 from lake.lease import LEASE_NAME
 from lake.manifest import RUNNING, ChunkRecord, Manifest
 from lake.storage import LakePath, arrow_location, remove_tree
 from lake.writer import FILE_METADATA_KEY, parquet_bytes, read_file_metadata
 
-COMPACT_TARGET_ROWS = 1_000_000  # rows per merged file (a chunk file at or above it is left alone)
 MISSING, CORRUPTED, UNREADABLE, GARBAGE = "missing", "corrupted", "unreadable", "garbage"
 TAMPERED = "tampering"
 REPAIR_HINT = "'dsscan scan CONFIG --resume --repair' computes its chunks again"  # for missing, corrupted, unreadable

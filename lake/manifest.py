@@ -9,7 +9,6 @@ reader sees the previous manifest or the new one. Only the driver writes it.
 from __future__ import annotations
 
 import dataclasses
-import importlib.metadata
 import json
 import os
 import platform
@@ -27,6 +26,8 @@ ENVIRONMENT_PACKAGES = ("dsscan", "numpy", "numba", "scipy", "pyarrow", "duckdb"
 
 def environment_info() -> dict[str, Any]:
     """Python, platform and the versions of the packages the stored numbers and files depend on."""
+    import importlib.metadata  # here: reading a manifest needs none of it
+
     versions = {}
     for name in ENVIRONMENT_PACKAGES:
         try:

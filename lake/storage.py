@@ -13,8 +13,10 @@ import functools
 import os
 import pathlib
 import urllib.parse
+from typing import TYPE_CHECKING
 
-import pyarrow.fs as pafs
+if TYPE_CHECKING:
+    import pyarrow.fs as pafs
 
 S3_SCHEME = "s3://"
 ENDPOINT_ENV = "AWS_ENDPOINT_URL"
@@ -28,6 +30,8 @@ def is_object_store(root: object) -> bool:
 @functools.cache
 def s3_filesystem(endpoint: str | None, region: str | None) -> pafs.S3FileSystem:
     """An S3 filesystem for ``endpoint`` (``http://host:port``; None for AWS) and ``region``."""
+    import pyarrow.fs as pafs
+
     options: dict = {"region": region} if region else {}
     if endpoint:
         parsed = urllib.parse.urlsplit(endpoint)
@@ -38,6 +42,13 @@ def s3_filesystem(endpoint: str | None, region: str | None) -> pafs.S3FileSystem
 def s3_from_environment() -> pafs.S3FileSystem:
     region = next((os.environ[name] for name in REGION_ENVS if os.environ.get(name)), None)
     return s3_filesystem(os.environ.get(ENDPOINT_ENV) or None, region)
+
+
+def _file_type() -> type[pafs.FileType]:
+    """pyarrow's FileType, imported on first use: a local lake's commands never load pyarrow's filesystems."""
+    from pyarrow.fs import FileType
+
+    return FileType
 
 
 class ObjectPath:
@@ -77,10 +88,10 @@ class ObjectPath:
         return ObjectPath(self.key.rsplit("/", 1)[0], self.fs)
 
     def exists(self) -> bool:
-        return self.fs.get_file_info(self.key).type != pafs.FileType.NotFound
+        return self.fs.get_file_info(self.key).type != _file_type().NotFound
 
     def is_file(self) -> bool:
-        return self.fs.get_file_info(self.key).type == pafs.FileType.File
+        return self.fs.get_file_info(self.key).type == _file_type().File
 
     def mkdir(self, parents: bool = False, exist_ok: bool = False) -> None:
         if self.exists() and not exist_ok:
@@ -88,7 +99,9 @@ class ObjectPath:
         self.fs.create_dir(self.key, recursive=parents)
 
     def iterdir(self) -> list["ObjectPath"]:
-        infos = self.fs.get_file_info(pafs.FileSelector(self.key, allow_not_found=True))
+        from pyarrow.fs import FileSelector
+
+        infos = self.fs.get_file_info(FileSelector(self.key, allow_not_found=True))
         return [ObjectPath(info.path, self.fs) for info in infos]
 
     def read_bytes(self) -> bytes:
@@ -122,9 +135,11 @@ def lake_path(location: str | os.PathLike | ObjectPath) -> LakePath:
 
 def arrow_location(path: LakePath) -> tuple[str, pafs.FileSystem]:
     """``path`` as pyarrow names it, and its filesystem (for datasets and Parquet readers)."""
+    from pyarrow.fs import LocalFileSystem
+
     if isinstance(path, ObjectPath):
         return path.key, path.fs
-    return str(pathlib.Path(path).resolve()), pafs.LocalFileSystem()
+    return str(pathlib.Path(path).resolve()), LocalFileSystem()
 
 
 def remove_tree(path: LakePath) -> None:
@@ -149,7 +164,7 @@ def check_object_store_root(root: str) -> str:
         raise ValueError(f"expected s3://bucket or s3://bucket/prefix, got {root!r}")
     path = lake_path(S3_SCHEME + key)
     try:
-        found = path.fs.get_file_info(bucket).type != pafs.FileType.NotFound
+        found = path.fs.get_file_info(bucket).type != _file_type().NotFound
         if found:
             probe = path / f"{PROBE_NAME}-{os.getpid()}"
             probe.write_bytes(b"")

@@ -120,11 +120,13 @@ def _run_recording(
 ) -> Manifest:
     remaining = [i for i in range(spec.n_chunks) if i not in manifest.chunks]
     manifest.status = RUNNING if remaining else COMPLETE
+    manifest.environment["engine"] = engine.name  # the engine of the latest run
     try:
         manifest.save(spec.lake_root)
     except OSError as exc:
         raise ValueError(f"cannot write the manifest of scan {spec.name!r} ({exc}); make room (or make the "
                          "lake writable) and run the same command again") from None
+    started = time.monotonic()
     saver = ThrottledSave(manifest, spec.lake_root)
 
     def record(chunk: ChunkRecord) -> None:
@@ -137,11 +139,13 @@ def _run_recording(
     try:
         engine.run(spec, remaining, record)
         manifest.status = COMPLETE
+        _add_wall_seconds(manifest, started)
         manifest.save(spec.lake_root)
     except BaseException as exc:
         if isinstance(exc, LeaseLostError):
             raise
         manifest.status = INTERRUPTED if isinstance(exc, KeyboardInterrupt) else FAILED
+        _add_wall_seconds(manifest, started)
         try:
             manifest.save(spec.lake_root)
             kept = f"the manifest says {manifest.status}"
@@ -151,6 +155,12 @@ def _run_recording(
             raise LakeWriteError(f"writing to the lake {spec.lake_root!r} failed ({exc}); {kept}") from None
         raise
     return manifest
+
+
+def _add_wall_seconds(manifest: Manifest, started: float) -> None:
+    """The wall-clock time of every run of the scan so far (kept with the run's environment), for
+    ``dsscan status`` to give the same wall-clock points/s as the end of a scan."""
+    manifest.environment["wall_seconds"] = manifest.environment.get("wall_seconds", 0.0) + time.monotonic() - started
 
 
 class ThrottledSave:

@@ -85,6 +85,17 @@ def cache_tables() -> None:
     load_tables()
 
 
+def kernel_is_cached() -> bool:
+    """Whether numba's disk cache (``NUMBA_CACHE_DIR``) holds the batch kernel compiled from the current
+    source: numba's own index check, which drops an index written for another version of the file."""
+    from dsscan.physics.kernel import batch_kernel
+
+    try:
+        return bool(batch_kernel._cache._cache_file._load_index())
+    except (AttributeError, OSError):  # numba's internals moved: assume it has to compile
+        return False
+
+
 def warm_up(constraints: str) -> None:
     """Load the tables and the compiled kernel into this process (compiling into the cache once)."""
     evaluate({name: np.empty(0) for name in PARAMETER_NAMES}, constraints)

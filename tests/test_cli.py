@@ -56,7 +56,8 @@ def test_sql_formats(small_lake, capsys):
     assert [(r["scan"], int(r["n"])) for r in as_csv] == [(r["scan"], r["n"]) for r in as_json]
     assert run_cli("sql", query, "--lake", small_lake) == 0
     table = capsys.readouterr().out.splitlines()
-    assert table[0].split() == ["scan", "n"] and len(table) == 1 + len(as_json)
+    assert table[0].split() == ["scan", "n"] and len(table) == 1 + len(as_json) + 1
+    assert table[-1] == f"({len(as_json)} rows)"
 
 
 def test_sql_reads_the_query_from_stdin(small_lake, capsys, monkeypatch):

@@ -153,3 +153,10 @@ def test_console_entry_point(tmp_path):
     bad = dsscan("point", *ARGS[:-1])
     assert bad.returncode == 2
     assert bad.stderr == "dsscan: error: missing parameters m_nu4_MeV (all nine are required)\n"
+
+
+@pytest.mark.parametrize(("given", "meant"), [("kappa", "kappa_TeV"), ("m_S", "m_S_MeV"), ("Umu4", "U_mu4")])
+def test_an_unknown_parameter_gets_the_nearest_name_suggested(capsys, given, meant):
+    argv = [a if not a.startswith(meant + "=") else f"{given}=0.42" for a in ARGS]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2 and f"unknown parameter {given!r}; did you mean {meant!r}?" in err

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from dsscan.bench import format_report, run_bench
 from dsscan.config import load_config
 
 
@@ -31,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dsscan.bench import format_report, run_bench
+
     if args.points < 1 or args.reference_points < 1 or args.repeats < 1:
         raise ValueError("--points, --reference-points and --repeats must be positive")
     spec = load_config(args.config)

@@ -14,9 +14,10 @@ import math
 import pathlib
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 from dsscan.commands.point import (
     FAIL,
@@ -122,6 +123,8 @@ def shipped_data_dir() -> pathlib.Path:
 
 def load_points(table: BenchmarkTable, data_dir: pathlib.Path | None = None) -> BenchmarkPoints:
     """Read a benchmark CSV (``#`` lines are comments); errors name the file and the column."""
+    import numpy as np
+
     path = (data_dir or shipped_data_dir()) / table.filename
     with open(path, newline="") as f:
         rows = list(csv.DictReader(line for line in f if not line.startswith("#")))
@@ -159,6 +162,8 @@ def widened(c: Constraint, margin: float = ROUNDING_MARGIN) -> Constraint:
 
 def judge_with_margin(cset: ConstraintSet, columns: Mapping[str, Any], margin: float = ROUNDING_MARGIN) -> dict:
     """``pass_<name>`` and ``allowed`` with every bound widened by ``margin`` (physics.md section 7)."""
+    import numpy as np
+
     loose = dataclasses.replace(cset, constraints=tuple(widened(c, margin) for c in cset.constraints))
     return loose.judge({k: np.asarray(v) for k, v in columns.items()})
 

@@ -1,4 +1,6 @@
-"""``dsscan lake ls|info|verify|compact|vacuum|rm``: look after the scans in a lake (local or s3://)."""
+"""``dsscan lake ls|info|verify|compact|vacuum|rm``: look after the scans in a lake (local or s3://).
+
+Each action imports the lake modules it uses (pyarrow, DuckDB) itself, so that the parser loads none."""
 from __future__ import annotations
 
 import argparse
@@ -6,15 +8,9 @@ import json
 
 import sys
 
-from dsscan.config import LAKE_DEFAULTS
-from lake.catalog import lake_scans
-from lake.layout import manifest_path, scan_dir
+from dsscan.config import LAKE_ROOT_HELP, default_lake_root
+from lake.layout import COMPACT_TARGET_ROWS, manifest_path, scan_dir
 from lake.lease import scan_lease
-from lake.maintenance import (
-    COMPACT_TARGET_ROWS, chunk_path, compact_scan, is_linked_scan, load_scan, recorded_files, refuse_running, remove_scan,
-    vacuum_scan, valid_files, verify_scan,
-)
-from lake.writer import read_schema
 
 EPILOG = """\
 examples:
@@ -45,8 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     actions = parser.add_subparsers(title="actions", metavar="ACTION", required=True)
     lake_option = argparse.ArgumentParser(add_help=False)
-    lake_option.add_argument("--lake", metavar="ROOT", default=LAKE_DEFAULTS["root"],
-                             help="lake root: a directory or s3://bucket/prefix (default: %(default)s)")
+    lake_option.add_argument("--lake", metavar="ROOT", default=default_lake_root(), help=LAKE_ROOT_HELP)
     force = argparse.ArgumentParser(add_help=False)
     force.add_argument("--force", action="store_true", help="act even if the manifest says the scan is running")
 
@@ -74,6 +69,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_ls(args: argparse.Namespace) -> int:
+    from lake.catalog import lake_scans
+
     scans = lake_scans(args.lake)
     print(f"{'scan':<24} {'status':<11} {'chunks':>13} {'rows':>12} {'allowed':>10}")
     for m in scans.manifests:
@@ -89,6 +86,9 @@ def run_ls(args: argparse.Namespace) -> int:
 
 
 def run_info(args: argparse.Namespace) -> int:
+    from lake.maintenance import chunk_path, load_scan, recorded_files
+    from lake.writer import read_schema
+
     manifest = load_scan(args.lake, args.scan)
     files = recorded_files(manifest)
     scan = manifest.config["scan"]
@@ -107,6 +107,9 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    from lake.catalog import lake_scans
+    from lake.maintenance import load_scan, valid_files, verify_scan
+
     if args.scan is not None:
         manifests, unusable = [load_scan(args.lake, args.scan)], []
     else:
@@ -122,6 +125,8 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_compact(args: argparse.Namespace) -> int:
+    from lake.maintenance import compact_scan, load_scan, recorded_files, refuse_running
+
     load_scan(args.lake, args.scan)  # refuses a scan that is not there before its lease is taken
     with scan_lease(args.lake, args.scan, args.command_line):
         manifest = load_scan(args.lake, args.scan)
@@ -133,6 +138,8 @@ def run_compact(args: argparse.Namespace) -> int:
 
 
 def run_vacuum(args: argparse.Namespace) -> int:
+    from lake.maintenance import load_scan, refuse_running, vacuum_scan
+
     load_scan(args.lake, args.scan)
     with scan_lease(args.lake, args.scan, args.command_line):
         manifest = load_scan(args.lake, args.scan)
@@ -152,6 +159,8 @@ def _rm_summary(root: str, scan: str) -> str:
         raise FileNotFoundError(f"the lake {str(root)!r} holds no scan named {scan!r} (no {folder})")
     if not manifest_path(root, scan).exists():
         return f"scan {scan!r} (incomplete: no manifest)"
+    from lake.maintenance import load_scan
+
     try:
         manifest = load_scan(root, scan)
     except ValueError:
@@ -160,6 +169,8 @@ def _rm_summary(root: str, scan: str) -> str:
 
 
 def run_rm(args: argparse.Namespace) -> int:
+    from lake.maintenance import is_linked_scan, remove_scan
+
     what = _rm_summary(args.lake, args.scan)
     if not args.yes:
         raise ValueError(f"this would remove {what} from {scan_dir(args.lake, args.scan)}; pass --yes to confirm")

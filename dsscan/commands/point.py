@@ -8,21 +8,18 @@ The numbers come from ``dsscan.evaluate``, so they are the ones a scan stores.
 from __future__ import annotations
 
 import argparse
+import difflib
+import functools
 import json
 import math
 from typing import Any, Mapping
 
-from dsscan import __version__
+import dsscan
 from dsscan.constraints import Constraint, ConstraintSet, load_constraint_set, shipped_constraint_sets
 from dsscan.evaluate import evaluate
 from dsscan.inputs import load_inputs
 from dsscan.parameters import PARAMETER_NAMES, PARAMETERS
-from dsscan.schema import OBSERVABLES
 
-UNITS: dict[str, str] = {p.name: p.unit for p in PARAMETERS} | {n: u for n, (u, _) in OBSERVABLES.items()}
-DESCRIPTIONS: dict[str, str] = {p.name: p.description for p in PARAMETERS} | {
-    n: d for n, (_, d) in OBSERVABLES.items()
-}
 PASS, FAIL, NOT_COMPUTED = "PASS", "FAIL", "n/a (not computed)"
 
 
@@ -58,6 +55,15 @@ def add_constraints_option(parser: argparse.ArgumentParser, default: str | None)
     )
 
 
+@functools.cache
+def observables() -> dict[str, tuple[str, str]]:
+    """name -> (unit, description) of every parameter and observable (``dsscan.schema`` imports pyarrow,
+    so only a command that prints a point loads it)."""
+    from dsscan.schema import OBSERVABLES
+
+    return {p.name: (p.unit, p.description) for p in PARAMETERS} | OBSERVABLES
+
+
 def parse_assignments(items: list[str]) -> dict[str, float]:
     """``["kappa_TeV=0.42", ...]`` -> the nine parameters; every error names the offending key."""
     values: dict[str, float] = {}
@@ -67,7 +73,9 @@ def parse_assignments(items: list[str]) -> dict[str, float]:
         if not sep:
             raise ValueError(f"expected NAME=VALUE, got {item!r}")
         if name not in PARAMETER_NAMES:
-            raise ValueError(f"unknown parameter {name!r}; the parameters are {', '.join(PARAMETER_NAMES)}")
+            near = difflib.get_close_matches(name, PARAMETER_NAMES, n=1, cutoff=0.5)
+            hint = f"did you mean {near[0]!r}? " if near else ""
+            raise ValueError(f"unknown parameter {name!r}; {hint}the parameters are {', '.join(PARAMETER_NAMES)}")
         if name in values:
             raise ValueError(f"parameter {name!r} is given twice")
         try:
@@ -115,7 +123,7 @@ def versions(cset: ConstraintSet) -> dict[str, str]:
     """What a result depends on, so that it can be cited and reproduced."""
     inp = load_inputs()
     return {
-        "dsscan": __version__,
+        "dsscan": dsscan.__version__,
         "inputs": inp.version,
         "inputs_sha256": inp.sha256,
         "constraint_set": cset.name,
@@ -137,10 +145,11 @@ def format_point(row: Mapping[str, Any], cset: ConstraintSet) -> str:
         f"scenario: {row['scenario']}",
         "",
     ]
-    for title, names in (("Parameters", PARAMETER_NAMES), ("Observables", tuple(OBSERVABLES))):
+    described = observables()
+    for title, names in (("Parameters", PARAMETER_NAMES), ("Observables", tuple(described)[len(PARAMETER_NAMES):])):
         lines.append(title)
         lines += [
-            f"  {n:<20} {format_number(row[n], 6):>12}  {UNITS[n]:<7} {DESCRIPTIONS[n]}" for n in names
+            f"  {n:<20} {format_number(row[n], 6):>12}  {described[n][0]:<7} {described[n][1]}" for n in names
         ]
         lines.append("")
     lines.append(f"Constraints ({cset.name}): value = observable x scale")
@@ -157,7 +166,8 @@ def run(args: argparse.Namespace) -> int:
     cset = load_constraint_set(args.constraints)
     (row,) = evaluate({n: [x] for n, x in point.items()}, constraints=args.constraints).to_pylist()
     if args.json:
-        record = json_row(row) | {"units": {n: UNITS[n] for n in row if n in UNITS}, "versions": versions(cset)}
+        units = {n: unit for n, (unit, _) in observables().items() if n in row}
+        record = json_row(row) | {"units": units, "versions": versions(cset)}
         print(json.dumps(record, indent=2, allow_nan=False))
     else:
         print(format_point(row, cset))

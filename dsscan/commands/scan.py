@@ -2,21 +2,21 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import pathlib
 import shlex
 import sys
+import threading
 import time
 from importlib import resources
-
-from tqdm import tqdm
 
 from dsscan.config import ScanSpec, load_config
 from lake.layout import manifest_path, scan_dir
 from lake.manifest import ChunkRecord, Manifest
 from lake.storage import is_object_store
-from services import DEFAULT_ENGINE, ENGINES, make_engine
-from services.driver import LakeWriteError, damaged_chunks, ensure_new_scan, run_scan, stopped_scan
-from services.engine import ChunkFailedError
+from dsscan.commands.status import timing_text
+from services import AUTO, DEFAULT_ENGINE, ENGINES, choose_engine, make_engine
 
 EPILOG = """\
 examples:
@@ -47,8 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("config", metavar="CONFIG", help="scan config file (TOML)")
     parser.add_argument(
-        "--engine", choices=ENGINES, default=DEFAULT_ENGINE,
-        help="where chunks run: ray (actors, default), dask (distributed workers) or local (this process)",
+        "--engine", choices=(AUTO, *ENGINES), default=DEFAULT_ENGINE,
+        help="where chunks run: ray (actors), dask (distributed workers), local (this process) or auto (default: "
+        "local for a scan one core finishes before a Ray cluster starts, else ray; see docs/cli.md)",
     )
     parser.add_argument(
         "--workers", type=int, metavar="N",
@@ -66,6 +67,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--lake", metavar="ROOT", help="lake root directory, overriding [lake] root of the config")
     parser.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
     parser.set_defaults(func=run)
+
+
+# CPU time of building the upscattering tables (`dsscan tables build --force --workers 2`: 14.6 s
+# of CPU, 59 s of wall on a machine loaded 7-fold), for the estimate the first scan prints.
+TABLE_BUILD_CPU_SECONDS = 15
 
 
 def _command(*words: str) -> str:
@@ -103,6 +109,8 @@ class Progress:
     LOG_INTERVAL_SECONDS = 10
 
     def __init__(self, recorded: int, planned: int, allowed: int, disable: bool):
+        from tqdm import tqdm
+
         terminal = sys.stderr.isatty()
         self.bar = tqdm(
             total=planned, initial=recorded, unit="chunk", disable=disable, dynamic_ncols=terminal,
@@ -113,12 +121,14 @@ class Progress:
         self.recorded = recorded
         self.allowed = allowed
         self.points = 0
+        self.worker_seconds = 0.0
         self.started = time.perf_counter()
 
     def __call__(self, chunk: ChunkRecord) -> None:
         self.recorded += 1
         self.allowed += chunk.allowed
         self.points += chunk.points
+        self.worker_seconds += chunk.seconds
         self.bar.set_postfix_str(f"{self.points_per_second:,.0f} points/s, {self.allowed:,} allowed", refresh=False)
         self.bar.update(1)
 
@@ -145,9 +155,63 @@ class _LinePerUpdate:
         self.stream.flush()
 
 
+@contextlib.contextmanager
+def _ticking(what: str, disable: bool):
+    """A line on stderr counting the seconds of a step that reports no progress of its own."""
+    from tqdm import tqdm
+
+    with tqdm(desc=what, bar_format="{desc}: {elapsed}", disable=disable, file=sys.stderr) as bar:
+        done = threading.Event()
+
+        def tick() -> None:
+            while not done.wait(1.0):
+                bar.refresh()
+
+        ticker = threading.Thread(target=tick, daemon=True)
+        ticker.start()
+        try:
+            yield
+        finally:
+            done.set()
+            ticker.join()
+
+
+def prepare_this_machine(constraints: str, quiet: bool) -> None:
+    """On a machine's first scan, build the upscattering tables and compile the kernel here, once,
+    saying so with their progress, before any chunk: later scans and this machine's workers load
+    both from the caches (``DSSCAN_CACHE_DIR``, ``NUMBA_CACHE_DIR``)."""
+    from tqdm import tqdm
+
+    from dsscan.physics import scattering_tables as st
+    from services.engine import kernel_is_cached, warm_up, worker_environment
+
+    os.environ.setdefault("NUMBA_CACHE_DIR", worker_environment()["NUMBA_CACHE_DIR"])  # the workers' cache
+    if not st.up_to_date():
+        cores = os.cpu_count() or 1
+        print(f"building the upscattering tables (first run only, ~{TABLE_BUILD_CPU_SECONDS / cores:.0f} s on {cores} "
+              f"cores) into {st.cache_dir()}", flush=True)
+        with tqdm(unit="block", disable=quiet, file=sys.stderr, desc="tables") as bar:
+
+            def advance(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            tables = st.build_tables(progress=advance)
+        with contextlib.suppress(OSError):  # an unwritable cache: the workers build their own
+            st.save_tables(tables, st.table_path())
+    if not kernel_is_cached():
+        print("compiling the kernel (first run only)", flush=True)
+        with _ticking("kernel", quiet):
+            warm_up(constraints)
+
+
 def run(args: argparse.Namespace) -> int:
+    from services.driver import LakeWriteError, damaged_chunks, ensure_new_scan, run_scan, stopped_scan  # the kernel's stack: not for --help
+    from services.engine import ChunkFailedError
+
     spec = load_config(args.config, args.lake)
-    engine = make_engine(args.engine, args.workers, args.address)
+    engine_name, why = choose_engine(args.engine, spec.points, spec.store, args.workers, args.address)
+    engine = make_engine(engine_name, args.workers, args.address)
     if args.repair and not args.resume:
         raise ValueError("--repair: only with --resume (it repairs a scan the lake holds)")
     if args.resume:
@@ -160,7 +224,10 @@ def run(args: argparse.Namespace) -> int:
         ensure_new_scan(spec)
         recorded, verb = {}, "scan"
     folder = scan_dir(spec.lake_root, spec.name)
-    print(f"{verb} {spec.name!r}: {spec.points} points in {spec.n_chunks} chunks, engine {engine.name}, into {folder}", flush=True)
+    chosen = f"{engine.name} ({why})" if why else engine.name
+    print(f"{verb} {spec.name!r}: {spec.points} points in {spec.n_chunks} chunks, engine {chosen}, into {folder}", flush=True)
+    if not args.address:  # a remote cluster's workers have caches of their own
+        prepare_this_machine(spec.constraints, args.no_progress)
     progress = Progress(len(recorded), spec.n_chunks, sum(c.allowed for c in recorded.values()), args.no_progress)
     try:
         manifest = run_scan(spec, engine, progress, resume=args.resume, repair=args.repair, command=args.command_line)
@@ -194,8 +261,8 @@ def _print_summary(spec: ScanSpec, manifest: Manifest, progress: Progress) -> No
     print(
         f"done: {totals['points']} points, {totals['outside_domain']} skipped (outside the supported domain), "
         f"{totals['allowed']} allowed; {totals['rows']} rows stored (store = {spec.store})\n"
-        f"time:     {elapsed:.1f} s for {progress.points} points evaluated in this run "
-        f"({progress.points_per_second:,.0f} points/s, engine start-up included)\n"
+        f"time:     {timing_text(progress.points, elapsed, progress.worker_seconds)} for the {progress.points:,} points "
+        f"of this run on engine {manifest.environment['engine']}, its start-up included\n"
         f"results:  {folder}  ({len(manifest.chunks)} Parquet files + manifest.json)\n"
         f"query:    {shlex.quote(_installed_command('dsscan'))} sql \"select count(*) from points where scan = '{spec.name}'\" "
         f"--lake {shlex.quote(lake)}\n"

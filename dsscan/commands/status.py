@@ -4,9 +4,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from dsscan.config import LAKE_ROOT_HELP, default_lake_root
 from lake.layout import folder_scan, manifest_path, manifest_paths
 from lake.lease import current_holder
-from lake.maintenance import file_problems, read_manifest
 from lake.manifest import COMPLETE, RUNNING, Manifest
 
 EPILOG = """\
@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("scan", metavar="SCAN", help="the scan's name (scan.name of its config)")
-    parser.add_argument("--lake", metavar="ROOT", default="./lake", help="lake root (default: %(default)s)")
+    parser.add_argument("--lake", metavar="ROOT", default=default_lake_root(), help=LAKE_ROOT_HELP)
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.set_defaults(func=run)
 
@@ -54,12 +54,23 @@ def load_scan(root: str, scan: str) -> Manifest:
         names = [folder_scan(p.parent) for p in manifest_paths(root)]
         held = f"it holds {', '.join(repr(n) for n in names)}" if names else "it holds no scan"
         raise ValueError(f"no scan named {scan!r} under lake root {str(root)!r}; {held}")
+    from lake.maintenance import read_manifest  # pyarrow's stack: after the arguments are parsed
+
     return read_manifest(path)
+
+
+def timing_text(points: int, wall_seconds: float | None, worker_seconds: float) -> str:
+    """Wall-clock points/s and worker-seconds in the same words at the end of a scan and in status."""
+    wall = f"{wall_seconds:,.1f} s wall-clock ({points / wall_seconds:,.0f} points/s), " if wall_seconds else ""
+    per_worker = f" ({points / worker_seconds:,.0f} points per worker-second)" if worker_seconds else ""
+    return f"{wall}{worker_seconds:,.1f} worker-seconds{per_worker}"
 
 
 def summary(manifest: Manifest, root: str) -> dict:
     """The status of a scan as plain data (what ``--json`` prints), with its files checked and
     the holder of its lease."""
+    from lake.maintenance import file_problems
+
     scan = manifest.config["scan"]
     totals = manifest.totals()
     seconds = sum(r.seconds for r in manifest.chunks.values())
@@ -75,6 +86,8 @@ def summary(manifest: Manifest, root: str) -> dict:
         "config": {key: scan.get(key) for key in ("seed", "sampler", "chunk_size", "constraints", "store", "sample_rate")}
         | {"free_parameters": free},
         "provenance": manifest.provenance,
+        "engine": manifest.environment.get("engine"),
+        "wall_seconds": manifest.environment.get("wall_seconds"),
         "worker_seconds": seconds,
         "points_per_worker_second": totals["points"] / seconds if seconds else None,
         "worker_seconds_left": seconds / recorded * (manifest.chunks_planned - recorded) if recorded else None,
@@ -104,9 +117,9 @@ def format_summary(s: dict) -> str:
         f"v{provenance['constraint_set']['version']}, inputs v{provenance['inputs']['version']}",
     ]
     if s["worker_seconds"]:
-        left = "" if s["worker_seconds_left"] is None or s["status"] == COMPLETE else f"; about {s['worker_seconds_left']:,.1f} left"
-        lines.append(f"  timing   {s['worker_seconds']:,.1f} worker-seconds ({s['points_per_worker_second']:,.0f} points "
-                     f"per worker-second){left}")
+        left = "" if s["worker_seconds_left"] is None or s["status"] == COMPLETE else f"; about {s['worker_seconds_left']:,.1f} worker-seconds left"
+        engine = f"; engine {s['engine']}" if s["engine"] else ""
+        lines.append(f"  time     {timing_text(s['points'], s['wall_seconds'], s['worker_seconds'])}{left}{engine}")
     lines += [f"  damaged  {problem}" for problem in s["file_problems"]]
     if s["file_problems"]:
         lines.append("  repair   dsscan scan CONFIG --resume --repair   (computes the chunks of these files again)")

@@ -10,8 +10,6 @@ import json
 import os
 import time
 
-from dsscan.physics import scattering_tables as st
-
 EPILOG = """\
 examples:
   dsscan tables build                 # build into $DSSCAN_CACHE_DIR (default ~/.cache/dsscan) unless up to date
@@ -42,6 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dsscan.physics import scattering_tables as st  # scipy: only when the tables are wanted
+
     if args.cache_dir:
         os.environ["DSSCAN_CACHE_DIR"] = args.cache_dir
     if args.workers is not None and args.workers < 1:
@@ -49,8 +49,7 @@ def run(args: argparse.Namespace) -> int:
     path = st.table_path()
     result = {"path": str(path), "key": st.table_key(st.DEFAULT_GRID), "exists": path.exists()}
     if args.action == "build":
-        up_to_date = path.exists() and st.read_tables(path).key == result["key"]
-        if up_to_date and not args.force:
+        if st.up_to_date() and not args.force:
             result["built"] = False
         else:
             start = time.perf_counter()

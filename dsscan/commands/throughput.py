@@ -8,7 +8,6 @@ from dataclasses import asdict
 
 from dsscan.config import SAMPLED_STORE, SCAN_DEFAULTS, load_config
 from services import ENGINES
-from services.throughput import format_report, measure, speedup
 
 EPILOG = """\
 examples:
@@ -46,6 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from services.throughput import format_report, measure, speedup
+
     if min(args.workers, args.points, args.points_all, args.chunk_size, args.repeats) < 1:
         raise ValueError("--workers, --points, --points-all, --chunk-size and --repeats must be positive")
     base = load_config(args.config)

@@ -31,8 +31,10 @@ on (flux file, inputs, grid, builder version) and the file records those hashes.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
+import itertools
 import json
 import math
 import multiprocessing
@@ -42,6 +44,7 @@ import tempfile
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, fields
+from typing import Callable
 
 import numpy as np
 
@@ -52,6 +55,7 @@ BUILDER_VERSION = "1"  # bump when the way the tables are computed changes
 TABLE_INPUTS = ("m_e", "m_pip", "m_p", "m_n", "m_nu4_max", "hbar_c")  # inputs.toml entries the tables use
 GAUSS_ORDER = 8  # Gauss-Legendre nodes per panel
 PANEL_MAX = 0.5  # widest panel in ln Q^2
+BLOCKS_PER_WORKER = 4  # blocks of m_nu4 rows per build process
 TABLE_NAMES = tuple(f"ln_I_{name}" for name in sc.UNIT_INTEGRALS)
 
 
@@ -221,19 +225,23 @@ def table_path(grid: GridSpec = DEFAULT_GRID) -> pathlib.Path:
     return cache_dir() / f"scattering-tables-{table_key(grid)[:16]}.npz"
 
 
-def build_tables(grid: GridSpec = DEFAULT_GRID, workers: int | None = None) -> ScatteringTables:
+def build_tables(
+    grid: GridSpec = DEFAULT_GRID, workers: int | None = None, progress: Callable[[int, int], None] | None = None
+) -> ScatteringTables:
     """Compute every table from scratch, the m_nu4 rows split over ``workers`` processes (default: all
-    cores; one, in this process, inside a daemonic process such as a pool worker, which cannot fork)."""
+    cores; one, in this process, inside a daemonic process such as a pool worker, which cannot fork).
+    ``progress(done, total)`` is called as each block of rows is finished."""
     if multiprocessing.current_process().daemon:
         workers = 1
     workers = max(1, min(workers or os.cpu_count() or 1, grid.n_mnu4))
     m_S, m_nu4 = grid_axes(grid)
-    if workers == 1:
-        parts = [build_rows(m_S, m_nu4)]
-    else:
-        blocks = np.array_split(m_nu4, 4 * workers)  # several blocks per worker even out the load
-        with ProcessPoolExecutor(workers) as pool:
-            parts = list(pool.map(build_rows, [m_S] * len(blocks), blocks))
+    blocks = np.array_split(m_nu4, BLOCKS_PER_WORKER * workers)  # several blocks per worker even out the load
+    parts = []
+    with ProcessPoolExecutor(workers) if workers > 1 else contextlib.nullcontext() as pool:
+        for part in (pool.map if pool else map)(build_rows, itertools.repeat(m_S), blocks):
+            parts.append(part)
+            if progress:
+                progress(len(parts), len(blocks))
     merged = {name: np.concatenate([p[name] for p in parts], axis=-1) for name in parts[0]}
     a, b, c, d = grid_edges()
     return ScatteringTables(
@@ -261,6 +269,14 @@ def read_tables(path: pathlib.Path) -> ScatteringTables:
             v = data[fld.name]
             values[fld.name] = np.ascontiguousarray(v) if v.ndim else v.item()
     return ScatteringTables(**values)
+
+
+def up_to_date(grid: GridSpec = DEFAULT_GRID) -> bool:
+    """Whether the cache holds the tables for the current inputs (else the next use builds them)."""
+    try:
+        return read_tables(table_path(grid)).key == table_key(grid)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        return False
 
 
 @functools.cache
