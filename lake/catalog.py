@@ -184,6 +184,14 @@ def points_dataset(root: str | os.PathLike | LakePath, scans: LakeScans) -> ds.D
         raise ValueError(blame_files(root, scans.manifests, str(exc).splitlines()[0])) from None
 
 
+def verifying_parquet() -> ds.ParquetFileFormat:
+    """Parquet as pyarrow reads it with every page checked against its CRC32 (``lake.writer`` writes
+    one per page): a flipped byte stops the query instead of being read as a number."""
+    import pyarrow.dataset as ds
+
+    return ds.ParquetFileFormat(default_fragment_scan_options=ds.ParquetFragmentScanOptions(page_checksum_verification=True))
+
+
 def _points_dataset(root: LakePath, manifests: list[Manifest]) -> ds.Dataset | None:
     import pyarrow as pa
     import pyarrow.dataset as ds
@@ -198,11 +206,8 @@ def _points_dataset(root: LakePath, manifests: list[Manifest]) -> ds.Dataset | N
     schema = pa.unify_schemas([read_schema(f) for f in first_of_each_scan])
     schema = schema.append(pa.field(SCAN_PARTITION, pa.string()))
     base, fs = arrow_location(root)
-    # Every page read is checked against its CRC32 (lake.writer writes one per page): a flipped byte
-    # stops the query instead of being read as a number.
-    verifying = ds.ParquetFileFormat(default_fragment_scan_options=ds.ParquetFragmentScanOptions(page_checksum_verification=True))
     return ds.dataset(
-        [arrow_location(f)[0] for f in files], schema=schema, format=verifying, filesystem=fs,
+        [arrow_location(f)[0] for f in files], schema=schema, format=verifying_parquet(), filesystem=fs,
         partitioning=ds.partitioning(pa.schema([(SCAN_PARTITION, pa.string())]), flavor="hive"),
         partition_base_dir=base,
     )

@@ -193,7 +193,7 @@ READS_OUTSIDE = (
     "select * from read_csv('{victim}')",
     "select * from read_text('{victim}')",
     "select * from glob('{cwd}/*')",
-    "select * from read_parquet('{lake}/scan=small/part-000000.parquet')",
+    "select * from read_text('{lake}/scan=small/manifest.json')",  # in the lake, but no recorded chunk file
     "select * from query_table('{victim}')",
 )
 

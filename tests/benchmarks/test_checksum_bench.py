@@ -22,7 +22,7 @@ import pytest
 import pyarrow.dataset as ds
 
 from lake.atomic import sha256_of
-from lake.catalog import VERIFYING_PARQUET
+from lake.catalog import verifying_parquet
 from lake.writer import write_chunk
 from test_lake_format_bench import FIGURE_3, real_tables
 
@@ -52,7 +52,7 @@ def measure(chunks: int, rows: int, repeats: int) -> dict[str, float]:
         report = {"MB": sum(p.stat().st_size for p in files) / 1e6, "sha256 of every file": time.perf_counter() - started}
         for name, query in (("figure 3", FIGURE_3), ("full read", FULL_READ)):
             plain, plain_result = _seconds(query, ds.dataset([str(p) for p in files], format="parquet"), repeats)
-            checked, checked_result = _seconds(query, ds.dataset([str(p) for p in files], format=VERIFYING_PARQUET), repeats)
+            checked, checked_result = _seconds(query, ds.dataset([str(p) for p in files], format=verifying_parquet()), repeats)
             assert checked_result.sort_by([(c, "ascending") for c in checked_result.column_names[:3]]).equals(
                 plain_result.sort_by([(c, "ascending") for c in plain_result.column_names[:3]]))
             report |= {f"{name}, unchecked": plain, f"{name}, page CRCs checked": checked}

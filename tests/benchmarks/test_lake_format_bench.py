@@ -37,6 +37,7 @@ from dsscan.parameters import PARAMETER_NAMES, inside_domain
 from lake.manifest import ChunkRecord, Manifest
 from lake.rows import stored_rows
 from lake.writer import write_chunk
+from services.engine import provenance
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 CHUNK_ROWS = (1_000, 5_000, 20_000, 50_000)
@@ -80,7 +81,9 @@ def parquet_chunk(root: str, index: int, tables: list[pa.Table]) -> tuple[ChunkR
 
 def run_parquet_manifest(root: str, n_chunks: int, tables: list[pa.Table], workers: int) -> dict:
     """Workers write chunk files; this process (the driver) records each in the manifest."""
-    manifest = Manifest(scan=SCAN, config={}, provenance={}, chunks_planned=n_chunks)
+    spec = load_config(REPO / "configs" / "datta2024.toml")  # a manifest as a scan writes it, readable by Manifest.load
+    manifest = Manifest(scan=SCAN, config=spec.scan_config(), provenance=provenance(spec),
+                        chunks_planned=n_chunks + SMALL_COMMITS)
     pathlib.Path(root, f"scan={SCAN}").mkdir(parents=True)
     commits = []
     started = time.perf_counter()
