@@ -64,6 +64,9 @@ class Manifest:
     chunks: dict[int, ChunkRecord] = field(default_factory=dict)
     format: int = MANIFEST_FORMAT
     environment: dict[str, Any] = field(default_factory=environment_info)  # of the process that started the scan
+    # sampler = "adaptive": per round (from 0), the proposal its chunks draw from, fitted on the
+    # earlier rounds ({"round": r, "proposal": None} draws from the prior)
+    rounds: list[dict[str, Any]] = field(default_factory=list)
 
     def record(self, chunk: ChunkRecord) -> None:
         self.chunks[chunk.index] = chunk
@@ -90,4 +93,5 @@ class Manifest:
             raise ValueError(f"{path}: manifest format {doc.get('format')!r}, this dsscan reads {MANIFEST_FORMAT}")
         chunks = {c["index"]: ChunkRecord(**c) for c in doc.pop("chunks")}
         doc.setdefault("environment", {})  # manifests written before the environment was recorded
+        doc.setdefault("rounds", [])  # ... and before adaptive rounds
         return cls(**doc, chunks=chunks)

@@ -11,10 +11,11 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from dsscan.config import ScanSpec
+from dsscan.config import ADAPTIVE_SAMPLER, ScanSpec
 from lake.layout import manifest_path, scan_dir
 from lake.manifest import COMPLETE, FAILED, INTERRUPTED, RUNNING, ChunkRecord, Manifest
 from services.engine import Engine, provenance
+from services.rounds import run_rounds
 
 
 def ensure_new_scan(spec: ScanSpec) -> None:
@@ -84,7 +85,10 @@ def run_scan(
         on_chunk(chunk)
 
     try:
-        engine.run(spec, remaining, record)
+        if spec.sampler == ADAPTIVE_SAMPLER:
+            run_rounds(spec, engine, manifest, record)
+        else:
+            engine.run(spec, remaining, record)
     except BaseException as exc:
         manifest.status = INTERRUPTED if isinstance(exc, KeyboardInterrupt) else FAILED
         manifest.save(spec.lake_root)

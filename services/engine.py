@@ -14,7 +14,7 @@ from dsscan.evaluate import evaluate
 from dsscan.inputs import load_inputs
 from dsscan.parameters import PARAMETER_NAMES, inside_domain
 from dsscan.physics.scattering_tables import cache_dir, load_tables
-from dsscan.plan import POINT_ID, chunk_points, chunk_randomness
+from dsscan.plan import POINT_ID, WEIGHT, chunk_points, chunk_randomness
 from lake.manifest import ChunkRecord
 from lake.rows import stored_rows
 from lake.writer import write_chunk
@@ -79,7 +79,7 @@ def process_chunk(spec: ScanSpec, index: int) -> ChunkRecord:
     inside = inside_domain(points)
     evaluated = evaluate({n: points[n][inside] for n in PARAMETER_NAMES}, spec.constraints)
     table = stored_rows(
-        points[POINT_ID][inside], evaluated, spec.store, spec.sample_rate, chunk_randomness(spec.seed, index).storage
+        points[POINT_ID][inside], points[WEIGHT][inside], evaluated, spec.store, spec.sample_rate, chunk_randomness(spec.seed, index).storage
     )
     metadata = {"scan": spec.name, "chunk": index, "config": spec.scan_config(), **provenance(spec)}
     written = write_chunk(spec.lake_root, spec.name, index, table, metadata)
