@@ -16,7 +16,9 @@ is lost and no weight can blow up.
 
 g is fitted by weighted EM (Dempster, Laird, Rubin 1977) on the allowed points of all earlier
 rounds, weighted by their own importance weights, so that g approaches the prior restricted to the
-allowed region (the proposal of least variance for counting allowed points). While the earlier
+allowed region (the proposal of least variance for counting allowed points); when a few points carry
+most of the weight, the weights are tempered (w^beta, beta < 1) so that g is not fitted to a handful
+of points, which would collapse a Gaussian onto them. While the earlier
 rounds hold too few allowed points, it is fitted on the stored points that fail the fewest
 constraints (a relaxed target, as the tempering of sequential Monte Carlo and the iterative
 scanners of arXiv:2207.09959 do). The fitted covariances are widened by ``COVARIANCE_INFLATION``
@@ -35,10 +37,11 @@ from dsscan.config import Ranged
 MAX_COMPONENTS = 8  # Gaussians of g
 FIT_POINTS_PER_COMPONENT = 40  # fewer fitted points per Gaussian make its covariance noise
 MIN_FIT_POINTS = 100  # fewer allowed points than this: fit on the nearly-allowed ones
-MAX_FIT_POINTS = 20_000  # more are resampled down to this many (the fit's cost, not its accuracy, grows)
+MAX_FIT_POINTS = 20_000  # more are thinned to this many (the fit's cost, not its accuracy, grows)
+MIN_EFFECTIVE_SHARE = 0.1  # the fit's weights are tempered (w^beta) until their effective size is this share
 EM_ITERATIONS = 200
 EM_TOLERANCE = 1e-6  # stop when the mean log-likelihood per point changes less than this
-COVARIANCE_FLOOR = 1e-4  # of the fitted points' own variance per dimension, added to every Gaussian's
+COVARIANCE_FLOOR = 1e-2  # of the fitted points' own variance per dimension, added to every Gaussian's
 COVARIANCE_INFLATION = 2.0  # g's covariances are the fitted ones times this
 UNIT_EDGE = 1e-15  # u is kept in [UNIT_EDGE, 1 - UNIT_EDGE] for logit
 LOG_2PI = math.log(2.0 * math.pi)
@@ -204,19 +207,34 @@ def _weighted_em(z: np.ndarray, weight: np.ndarray, components: int, rng: np.ran
 def fit(unit: np.ndarray, weight: np.ndarray, defensive_share: float, rng: np.random.Generator, target: str) -> dict:
     """The proposal fitted to the points ``unit`` (rows of the unit cube) with weights ``weight``:
     a JSON-ready dict (``Proposal``), with ``target`` saying which points it was fitted on."""
-    if len(unit) > MAX_FIT_POINTS:  # resampled by weight: an unweighted sample of the same target
-        chosen = rng.choice(len(unit), size=MAX_FIT_POINTS, replace=True, p=weight / weight.sum())
-        unit, weight = unit[chosen], np.ones(MAX_FIT_POINTS)
+    if len(unit) > MAX_FIT_POINTS:  # thinned: a random subset estimates the same weighted target
+        chosen = np.sort(rng.choice(len(unit), size=MAX_FIT_POINTS, replace=False))
+        unit, weight = unit[chosen], weight[chosen]
+    beta = tempering(weight)
     components = max(1, min(MAX_COMPONENTS, len(unit) // FIT_POINTS_PER_COMPONENT))
-    mixture, means, covs = _weighted_em(logit(unit), weight, components, rng)
+    mixture, means, covs = _weighted_em(logit(unit), weight**beta, components, rng)
     cholesky = np.linalg.cholesky(COVARIANCE_INFLATION * covs)
     return {
         "defensive_share": defensive_share,
         "mixture": mixture.tolist(),
         "means": means.tolist(),
         "cholesky": cholesky.tolist(),
-        "fitted_on": {"points": len(unit), "target": target},
+        "fitted_on": {"points": len(unit), "target": target, "weight_power": beta},
     }
+
+
+def effective_size(weight: np.ndarray) -> float:
+    """Kish's effective sample size (sum w)^2 / sum w^2."""
+    return float(weight.sum() ** 2 / (weight**2).sum())
+
+
+def tempering(weight: np.ndarray) -> float:
+    """The largest beta of 1, 1/2, 1/4, ... (0 at last) for which w^beta has an effective size of at
+    least ``MIN_EFFECTIVE_SHARE`` of the points."""
+    beta = 1.0
+    while beta > 1e-3 and effective_size(weight**beta) < MIN_EFFECTIVE_SHARE * len(weight):
+        beta /= 2
+    return beta if beta > 1e-3 else 0.0
 
 
 def fit_points(unit: np.ndarray, weight: np.ndarray, failed: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
