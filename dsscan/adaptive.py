@@ -162,15 +162,23 @@ def draw(proposal: dict | None, dims: int, count: int, rng: np.random.Generator)
 # Fitting (the driver's side, once per round).
 
 
-def _log_gaussians(z: np.ndarray, means: np.ndarray, cholesky: np.ndarray) -> np.ndarray:
-    """log N(z_i; mu_k, L_k L_k^T) for every point i and Gaussian k."""
-    from scipy.linalg import solve_triangular
+# The fit runs in the driver beside its workers: its sums are einsum loops, not BLAS calls, since
+# a multi-threaded BLAS on a machine whose cores the workers hold runs them ~20x slower.
 
+
+def _log_gaussians(z: np.ndarray, means: np.ndarray, covs: np.ndarray) -> np.ndarray:
+    """log N(z_i; mu_k, Sigma_k) for every point i and Gaussian k."""
     out = np.empty((len(z), len(means)))
-    for k, (mean, lower) in enumerate(zip(means, cholesky)):
-        y = solve_triangular(lower, (z - mean).T, lower=True)
-        out[:, k] = -0.5 * np.einsum("ij,ij->j", y, y) - np.log(np.diag(lower)).sum() - 0.5 * z.shape[1] * LOG_2PI
+    for k, (mean, cov) in enumerate(zip(means, covs)):
+        lower = np.linalg.cholesky(cov)
+        y = np.einsum("ab,nb->na", np.linalg.inv(lower), z - mean)
+        out[:, k] = -0.5 * np.einsum("na,na->n", y, y) - np.log(np.diag(lower)).sum() - 0.5 * z.shape[1] * LOG_2PI
     return out
+
+
+def _weighted_cov(z: np.ndarray, weight: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    centred = z - mean
+    return np.einsum("n,na,nb->ab", weight, centred, centred) / weight.sum()
 
 
 def _weighted_em(z: np.ndarray, weight: np.ndarray, components: int, rng: np.random.Generator):
@@ -179,25 +187,24 @@ def _weighted_em(z: np.ndarray, weight: np.ndarray, components: int, rng: np.ran
     from scipy.special import logsumexp
 
     weight = weight / weight.sum()
-    spread = (weight @ (z - weight @ z) ** 2)
-    floor = np.diag(COVARIANCE_FLOOR * spread + 1e-12)
-    centre = weight @ z
-    global_cov = ((z - centre).T * weight) @ (z - centre) + floor
+    centre = np.einsum("n,na->a", weight, z)
+    global_cov = _weighted_cov(z, weight, centre)
+    floor = np.diag(COVARIANCE_FLOOR * np.diag(global_cov) + 1e-12)
     means = z[rng.choice(len(z), size=components, replace=False, p=weight)] if components > 1 else centre[None]
-    covs = np.repeat(global_cov[None], components, axis=0)
+    covs = np.repeat((global_cov + floor)[None], components, axis=0)
     mixture = np.full(components, 1.0 / components)
     previous = -np.inf
     for _ in range(EM_ITERATIONS):
-        log_p = _log_gaussians(z, means, np.linalg.cholesky(covs)) + np.log(mixture)
+        log_p = _log_gaussians(z, means, covs) + np.log(mixture)
         log_total = logsumexp(log_p, axis=1)
-        likelihood = weight @ log_total
+        likelihood = np.einsum("n,n->", weight, log_total)
         resp = np.exp(log_p - log_total[:, None]) * weight[:, None]
         mass = resp.sum(axis=0)
         keep = mass > 1e-6
         resp, mass = resp[:, keep], mass[keep]
         mixture = mass / mass.sum()
-        means = (resp.T @ z) / mass[:, None]
-        covs = np.stack([((z - m).T * r) @ (z - m) / s + floor for m, r, s in zip(means, resp.T, mass)])
+        means = np.einsum("nk,na->ka", resp, z) / mass[:, None]
+        covs = np.stack([_weighted_cov(z, r, m) + floor for m, r in zip(means, resp.T)])
         if likelihood - previous < EM_TOLERANCE:
             break
         previous = likelihood

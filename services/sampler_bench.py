@@ -117,11 +117,14 @@ def weighted_chi2(adaptive: pa.Table, adaptive_points: int, uniform: pa.Table, u
 def compare_samplers(base: ScanSpec, scenario: str, uniform_points: int, adaptive_points: int) -> SamplerComparison:
     """A uniform and an adaptive scan of ``base``'s ranges, each into its own temporary lake."""
     scans, rows = {}, {}
-    for sampler, points in (("uniform", uniform_points), (ADAPTIVE_SAMPLER, adaptive_points)):
-        extra = ADAPTIVE_DEFAULTS if sampler == ADAPTIVE_SAMPLER else {"round_points": None, "defensive_share": None}
+    # The uniform scan stores the allowed points alone (the cheapest policy: the comparison is
+    # conservative); the adaptive one the default allowed+sample, whose rejected sample its early
+    # rounds fit on.
+    uniform = {"store": "allowed", "sample_rate": None, "round_points": None, "defensive_share": None}
+    adaptive = {"store": SAMPLED_STORE, "sample_rate": base.sample_rate or 0.01, **ADAPTIVE_DEFAULTS}
+    for sampler, points, settings in (("uniform", uniform_points, uniform), (ADAPTIVE_SAMPLER, adaptive_points, adaptive)):
         with tempfile.TemporaryDirectory(prefix="dsscan-samplers-") as lake:
-            spec = dataclasses.replace(base, name=f"{scenario}-{sampler}", sampler=sampler, points=points, lake_root=lake,
-                                       store=SAMPLED_STORE, sample_rate=base.sample_rate or 0.01, **extra)
+            spec = dataclasses.replace(base, name=f"{scenario}-{sampler}", sampler=sampler, points=points, lake_root=lake, **settings)
             manifest, cpu_s = timed_scan(spec)
             scans[sampler] = SamplerScan(sampler, points, manifest.totals()["allowed"], cpu_s)
             rows[sampler] = allowed_rows(spec, manifest)
