@@ -37,14 +37,14 @@ def stored_rows(
     """``point_id`` + ``evaluated``'s columns + ``sampled`` + ``weight``, for the rows the policy keeps."""
     allowed = evaluated.column("allowed").to_numpy(zero_copy_only=False)
     sampled = np.zeros(len(allowed), dtype=bool)
-    if store == "all":
-        keep = np.ones(len(allowed), dtype=bool)
-    elif store == "allowed":
-        keep = allowed
-    else:
-        sampled = (rng.random(len(allowed)) < sample_rate) & ~allowed
-        keep = allowed | sampled
+    if store != "all":
+        if store == "allowed":
+            keep = allowed
+        else:
+            sampled = (rng.random(len(allowed)) < sample_rate) & ~allowed
+            keep = allowed | sampled
+        rows = np.flatnonzero(keep)  # a take of the few kept rows, not a filter of all rows of every column
+        evaluated, point_ids, weights, sampled = evaluated.take(rows), point_ids[rows], weights[rows], sampled[rows]
     table = evaluated.add_column(0, POINT_ID_FIELD, pa.array(point_ids, type=pa.uint64()))
     table = table.append_column(SAMPLED_FIELD, pa.array(sampled))
-    table = table.append_column(WEIGHT_FIELD, pa.array(weights, type=pa.float64()))
-    return table.filter(pa.array(keep))
+    return table.append_column(WEIGHT_FIELD, pa.array(weights, type=pa.float64()))

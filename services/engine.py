@@ -10,7 +10,7 @@ import numpy as np
 import dsscan
 from dsscan.config import ScanSpec
 from dsscan.constraints import load_constraint_set
-from dsscan.evaluate import evaluate
+from dsscan.evaluate import evaluate, evaluate_in_domain
 from dsscan.inputs import load_inputs
 from dsscan.parameters import PARAMETER_NAMES, inside_domain
 from dsscan.physics.scattering_tables import cache_dir, load_tables
@@ -77,10 +77,11 @@ def process_chunk(spec: ScanSpec, index: int) -> ChunkRecord:
     started = time.perf_counter()
     points = chunk_points(spec, index)
     inside = inside_domain(points)
-    evaluated = evaluate({n: points[n][inside] for n in PARAMETER_NAMES}, spec.constraints)
-    table = stored_rows(
-        points[POINT_ID][inside], points[WEIGHT][inside], evaluated, spec.store, spec.sample_rate, chunk_randomness(spec.seed, index).storage
-    )
+    everywhere = bool(inside.all())  # the usual case: no copies of the parameter arrays
+    params = {n: points[n] if everywhere else points[n][inside] for n in PARAMETER_NAMES}
+    evaluated = evaluate_in_domain(params, load_constraint_set(spec.constraints))
+    ids, weights = (points[POINT_ID], points[WEIGHT]) if everywhere else (points[POINT_ID][inside], points[WEIGHT][inside])
+    table = stored_rows(ids, weights, evaluated, spec.store, spec.sample_rate, chunk_randomness(spec.seed, index).storage)
     metadata = {"scan": spec.name, "chunk": index, "config": spec.scan_config(), **provenance(spec)}
     written = write_chunk(spec.lake_root, spec.name, index, table, metadata)
     return ChunkRecord(

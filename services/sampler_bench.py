@@ -98,8 +98,9 @@ def coverage(adaptive: pa.Table, uniform: pa.Table, spec: ScanSpec) -> dict[str,
 def weighted_chi2(adaptive: pa.Table, adaptive_points: int, uniform: pa.Table, uniform_points: int,
                   spec: ScanSpec) -> dict[str, tuple[float, int]]:
     """Per free parameter: chi2 between the allowed fraction per bin of the uniform scan (count / points,
-    Poisson errors) and of the adaptive scan (sum of weights / points, error sqrt(sum w^2) / points),
-    and the number of bins that either fills."""
+    Poisson errors, from the adaptive estimate where the uniform scan saw fewer: an empty bin is no
+    certainty) and of the adaptive scan (sum of weights / points, error sqrt(sum w^2) / points), and the
+    number of bins that either fills."""
     result = {}
     for name in spec.free_parameters:
         edges = _edges(spec.parameters[name])
@@ -107,7 +108,8 @@ def weighted_chi2(adaptive: pa.Table, adaptive_points: int, uniform: pa.Table, u
         w = adaptive.column("weight").to_numpy()
         sums, _ = np.histogram(adaptive.column(name).to_numpy(), bins=edges, weights=w)
         squares, _ = np.histogram(adaptive.column(name).to_numpy(), bins=edges, weights=w * w)
-        variance = counts / uniform_points**2 + squares / adaptive_points**2
+        expected_counts = np.maximum(counts, sums / adaptive_points * uniform_points)
+        variance = expected_counts / uniform_points**2 + squares / adaptive_points**2
         filled = variance > 0
         difference = counts / uniform_points - sums / adaptive_points
         result[name] = (float((difference[filled] ** 2 / variance[filled]).sum()), int(filled.sum()))

@@ -74,7 +74,8 @@ def run_samplers(args: argparse.Namespace, spec) -> int:
     if args.json:
         doc = {name: {**dataclasses.asdict(c), "gain": c.gain} for name, c in results.items()}
         doc["pipeline"] = {**dataclasses.asdict(pipeline), "worker_over_kernel": pipeline.worker_over_kernel,
-                           "all_over_pyarrow": pipeline.all_over_pyarrow}
+                           "all_over_pyarrow": pipeline.all_over_pyarrow,
+                           "all_over_pyarrow_to_disk": pipeline.all_over_pyarrow_to_disk}
         print(json.dumps(doc, indent=2))
     else:
         print(format_pipeline(pipeline))
