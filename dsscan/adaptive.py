@@ -37,10 +37,10 @@ from dsscan.config import Ranged
 MAX_COMPONENTS = 8  # Gaussians of g
 FIT_POINTS_PER_COMPONENT = 40  # fewer fitted points per Gaussian make its covariance noise
 MIN_FIT_POINTS = 100  # fewer allowed points than this: fit on the nearly-allowed ones
-MAX_FIT_POINTS = 20_000  # more are thinned to this many (the fit's cost, not its accuracy, grows)
+MAX_FIT_POINTS = 5_000  # more are thinned to this many (the fit's cost, not its accuracy, grows)
 MIN_EFFECTIVE_SHARE = 0.1  # the fit's weights are tempered (w^beta) until their effective size is this share
-EM_ITERATIONS = 200
-EM_TOLERANCE = 1e-6  # stop when the mean log-likelihood per point changes less than this
+EM_ITERATIONS = 100
+EM_TOLERANCE = 1e-4  # stop when the mean log-likelihood per point changes less than this
 COVARIANCE_FLOOR = 1e-2  # of the fitted points' own variance per dimension, added to every Gaussian's
 COVARIANCE_INFLATION = 2.0  # g's covariances are the fitted ones times this
 UNIT_EDGE = 1e-15  # u is kept in [UNIT_EDGE, 1 - UNIT_EDGE] for logit
@@ -82,8 +82,9 @@ def _draw_mixture(normals, component, means, cholesky, unit):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _importance_weights(unit, prior_share, log_mixture, means, cholesky, edge, weight):
-    """weight[i] = 1 / (c + (1 - c) g(unit[i])), g the logit-space Gaussian mixture."""
+def _importance_weights(unit, prior_share, log_norm, means, cholesky, edge, weight):
+    """weight[i] = 1 / (c + (1 - c) g(unit[i])), g the logit-space Gaussian mixture;
+    log_norm[k] = log pi_k - log det L_k - d/2 log 2 pi."""
     n, d = unit.shape
     components = means.shape[0]
     z = np.empty(d)
@@ -93,19 +94,19 @@ def _importance_weights(unit, prior_share, log_mixture, means, cholesky, edge, w
         log_jacobian = 0.0  # log |dz/du| = -sum log(u (1 - u))
         for a in range(d):
             u = min(max(unit[i, a], edge), 1.0 - edge)
-            z[a] = math.log(u) - math.log1p(-u)
-            log_jacobian -= math.log(u) + math.log1p(-u)
+            log_u, log_1mu = math.log(u), math.log1p(-u)
+            z[a] = log_u - log_1mu
+            log_jacobian -= log_u + log_1mu
         top = -math.inf
         for k in range(components):
-            square, log_det = 0.0, 0.0
+            square = 0.0
             for a in range(d):  # y = L^-1 (z - mu) by forward substitution
                 s = z[a] - means[k, a]
                 for b in range(a):
                     s -= cholesky[k, a, b] * y[b]
                 y[a] = s / cholesky[k, a, a]
                 square += y[a] * y[a]
-                log_det += math.log(cholesky[k, a, a])
-            log_terms[k] = log_mixture[k] - 0.5 * square - log_det - 0.5 * d * LOG_2PI
+            log_terms[k] = log_norm[k] - 0.5 * square
             top = max(top, log_terms[k])
         total = 0.0
         for k in range(components):
@@ -121,9 +122,10 @@ class Proposal:
         self.doc = doc
         self.defensive_share = float(doc["defensive_share"])
         self.mixture = np.array(doc["mixture"], dtype=np.float64)
-        self.log_mixture = np.log(self.mixture)
         self.means = np.array(doc["means"], dtype=np.float64)
         self.cholesky = np.array(doc["cholesky"], dtype=np.float64)
+        log_det = np.log(np.diagonal(self.cholesky, axis1=1, axis2=2)).sum(axis=1)
+        self.log_norm = np.log(self.mixture) - log_det - 0.5 * self.dims * LOG_2PI
 
     @property
     def dims(self) -> int:
@@ -147,7 +149,7 @@ class Proposal:
     def weights(self, unit: np.ndarray, prior_share: float) -> np.ndarray:
         """1 / q(u) for points drawn with the prior's share ``prior_share`` of the chunk."""
         weight = np.empty(len(unit))
-        _importance_weights(np.ascontiguousarray(unit), prior_share, self.log_mixture, self.means, self.cholesky, UNIT_EDGE, weight)
+        _importance_weights(np.ascontiguousarray(unit), prior_share, self.log_norm, self.means, self.cholesky, UNIT_EDGE, weight)
         return weight
 
 
@@ -178,7 +180,7 @@ def _log_gaussians(z: np.ndarray, means: np.ndarray, covs: np.ndarray) -> np.nda
 
 def _weighted_cov(z: np.ndarray, weight: np.ndarray, mean: np.ndarray) -> np.ndarray:
     centred = z - mean
-    return np.einsum("n,na,nb->ab", weight, centred, centred) / weight.sum()
+    return np.einsum("na,nb->ab", centred * weight[:, None], centred) / weight.sum()
 
 
 def _weighted_em(z: np.ndarray, weight: np.ndarray, components: int, rng: np.random.Generator):

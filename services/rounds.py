@@ -5,6 +5,7 @@ chunk's content never depends on when or where it ran.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Callable
 
@@ -67,8 +68,14 @@ def round_record(spec: ScanSpec, manifest: Manifest, round_index: int) -> dict:
 
 
 def run_rounds(spec: ScanSpec, engine, manifest: Manifest, record: Callable[[ChunkRecord], None]) -> None:
-    """Run every unrecorded chunk of an adaptive scan, round by round, with ``engine``; ``record``
-    records a finished chunk in ``manifest``."""
+    """Run every unrecorded chunk of an adaptive scan, round by round, with ``engine`` (in one
+    ``engine.session()`` where the engine has one: the Ray cluster stays up between rounds);
+    ``record`` records a finished chunk in ``manifest``."""
+    with getattr(engine, "session", contextlib.nullcontext)():
+        _run_rounds(spec, engine, manifest, record)
+
+
+def _run_rounds(spec: ScanSpec, engine, manifest: Manifest, record: Callable[[ChunkRecord], None]) -> None:
     for round_index in range(spec.n_rounds):
         todo = [i for i in round_chunks(spec, round_index) if i not in manifest.chunks]
         if not todo:
