@@ -2,12 +2,15 @@
 defensive share, rounds recorded in the manifest, resume mid-round, and its config."""
 from __future__ import annotations
 
+import json
 import math
+import shutil
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
-from conftest import config_doc
+from conftest import config_doc, run_cli
 from dsscan import adaptive
 from dsscan.config import load_config, to_toml
 from dsscan.plan import WEIGHT, chunk_points
@@ -128,3 +131,20 @@ def test_an_adaptive_scan_interrupted_mid_round_resumes_to_the_uninterrupted_con
     reference = Manifest.load(manifest_path(reference_lake, "adaptive"))
     assert resumed.status == COMPLETE and resumed.rounds == reference.rounds
     assert stored(lake).equals(stored(reference_lake))
+
+
+def test_a_lake_written_before_weights_still_queries_with_null_weights(write_config, tmp_path, capsys):
+    assert run_cli("scan", write_config(config_doc(scan={"name": "new"})), "--lake", tmp_path, "--engine", "local", "--no-progress") == 0
+    old = scan_dir(tmp_path, "old")  # the same scan as a dsscan before weights wrote it
+    shutil.copytree(scan_dir(tmp_path, "new"), old)
+    for path in old.glob("*.parquet"):
+        pq.write_table(pq.read_table(path).drop_columns([WEIGHT]), path)
+    manifest = Manifest.load(manifest_path(tmp_path, "new"))
+    manifest.scan = "old"
+    manifest.save(tmp_path)
+    capsys.readouterr()
+    query = "SELECT scan, count(*) AS n, count(weight) AS weighted, sum(coalesce(weight, 1)) AS w FROM points GROUP BY scan ORDER BY scan"
+    assert run_cli("sql", query, "--lake", tmp_path, "--format", "json") == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows == [{"scan": "new", "n": 600, "weighted": 600, "w": 600.0}, {"scan": "old", "n": 600, "weighted": 0, "w": 600.0}]
+    assert run_cli("lake", "info", "old", "--lake", tmp_path) == 0 and run_cli("lake", "verify", "new", "--lake", tmp_path) == 0
