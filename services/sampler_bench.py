@@ -8,6 +8,7 @@ Every scan is a real one (local engine, this process, a temporary lake), so its 
 from __future__ import annotations
 
 import dataclasses
+import math
 import tempfile
 import time
 from dataclasses import dataclass
@@ -49,7 +50,8 @@ class SamplerComparison:
 
     @property
     def gain(self) -> float:
-        return self.adaptive.allowed_per_cpu_s / self.uniform.allowed_per_cpu_s
+        """Adaptive over uniform allowed points per CPU-second (nan when the uniform scan found none)."""
+        return self.adaptive.allowed_per_cpu_s / self.uniform.allowed_per_cpu_s if self.uniform.allowed else math.nan
 
 
 def kappa0_variant(spec: ScanSpec) -> ScanSpec:
@@ -123,7 +125,8 @@ def compare_samplers(base: ScanSpec, scenario: str, uniform_points: int, adaptiv
     # conservative); the adaptive one the default allowed+sample, whose rejected sample its early
     # rounds fit on.
     uniform = {"store": "allowed", "sample_rate": None, "round_points": None, "defensive_share": None}
-    adaptive = {"store": SAMPLED_STORE, "sample_rate": base.sample_rate or 0.01, **ADAPTIVE_DEFAULTS}
+    rounds = {key: getattr(base, key) or default for key, default in ADAPTIVE_DEFAULTS.items()}  # the config's, if adaptive
+    adaptive = {"store": SAMPLED_STORE, "sample_rate": base.sample_rate or 0.01, **rounds}
     for sampler, points, settings in (("uniform", uniform_points, uniform), (ADAPTIVE_SAMPLER, adaptive_points, adaptive)):
         with tempfile.TemporaryDirectory(prefix="dsscan-samplers-") as lake:
             spec = dataclasses.replace(base, name=f"{scenario}-{sampler}", sampler=sampler, points=points, lake_root=lake, **settings)
