@@ -44,6 +44,8 @@ EM_TOLERANCE = 1e-4  # stop when the mean log-likelihood per point changes less 
 COVARIANCE_FLOOR = 1e-2  # of the fitted points' own variance per dimension, added to every Gaussian's
 COVARIANCE_INFLATION = 2.0  # g's covariances are the fitted ones times this
 UNIT_EDGE = 1e-15  # u is kept in [UNIT_EDGE, 1 - UNIT_EDGE] for logit
+WEIGHT_BLOCK = 256  # points per block of the weights loop
+NEGLIGIBLE_LOG = -40.0  # a Gaussian this far (in log density) below the nearest adds < 1e-17 of it
 LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -82,37 +84,50 @@ def _draw_mixture(normals, component, means, cholesky, unit):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _importance_weights(unit, prior_share, log_norm, means, cholesky, edge, weight):
+def _importance_weights(unit, prior_share, log_norm, means, cholesky, inverse_diagonal, edge, weight):
     """weight[i] = 1 / (c + (1 - c) g(unit[i])), g the logit-space Gaussian mixture;
-    log_norm[k] = log pi_k - log det L_k - d/2 log 2 pi."""
+    log_norm[k] = log pi_k - log det L_k - d/2 log 2 pi. Points go in blocks, the dimension and
+    component loops outside, so that the Mahalanobis sums run as vector loops over the block."""
     n, d = unit.shape
     components = means.shape[0]
-    z = np.empty(d)
-    y = np.empty(d)
-    log_terms = np.empty(components)
-    for i in range(n):
-        log_jacobian = 0.0  # log |dz/du| = -sum log(u (1 - u))
+    z = np.empty((d, WEIGHT_BLOCK))
+    y = np.empty((d, WEIGHT_BLOCK))
+    log_terms = np.empty((components, WEIGHT_BLOCK))
+    log_jacobian = np.empty(WEIGHT_BLOCK)  # log |dz/du| = -sum log(u (1 - u))
+    square = np.empty(WEIGHT_BLOCK)
+    for start in range(0, n, WEIGHT_BLOCK):
+        m = min(WEIGHT_BLOCK, n - start)
+        log_jacobian[:m] = 0.0
         for a in range(d):
-            u = min(max(unit[i, a], edge), 1.0 - edge)
-            log_u, log_1mu = math.log(u), math.log1p(-u)
-            z[a] = log_u - log_1mu
-            log_jacobian -= log_u + log_1mu
-        top = -math.inf
+            for j in range(m):
+                u = min(max(unit[start + j, a], edge), 1.0 - edge)
+                log_u, log_1mu = math.log(u), math.log1p(-u)
+                z[a, j] = log_u - log_1mu
+                log_jacobian[j] -= log_u + log_1mu
         for k in range(components):
-            square = 0.0
+            square[:m] = 0.0
             for a in range(d):  # y = L^-1 (z - mu) by forward substitution
-                s = z[a] - means[k, a]
+                for j in range(m):
+                    y[a, j] = z[a, j] - means[k, a]
                 for b in range(a):
-                    s -= cholesky[k, a, b] * y[b]
-                y[a] = s / cholesky[k, a, a]
-                square += y[a] * y[a]
-            log_terms[k] = log_norm[k] - 0.5 * square
-            top = max(top, log_terms[k])
-        total = 0.0
-        for k in range(components):
-            total += math.exp(log_terms[k] - top)
-        g = math.exp(top + math.log(total) + log_jacobian) if top > -math.inf else 0.0
-        weight[i] = 1.0 / (prior_share + (1.0 - prior_share) * g)
+                    c = cholesky[k, a, b]
+                    for j in range(m):
+                        y[a, j] -= c * y[b, j]
+                for j in range(m):
+                    y[a, j] *= inverse_diagonal[k, a]
+                    square[j] += y[a, j] * y[a, j]
+            for j in range(m):
+                log_terms[k, j] = log_norm[k] - 0.5 * square[j]
+        for j in range(m):
+            top = -math.inf
+            for k in range(components):
+                top = max(top, log_terms[k, j])
+            total = 0.0
+            for k in range(components):
+                if log_terms[k, j] - top > NEGLIGIBLE_LOG:
+                    total += math.exp(log_terms[k, j] - top)
+            g = math.exp(top + math.log(total) + log_jacobian[j]) if top > -math.inf else 0.0
+            weight[start + j] = 1.0 / (prior_share + (1.0 - prior_share) * g)
 
 
 class Proposal:
@@ -126,6 +141,7 @@ class Proposal:
         self.cholesky = np.array(doc["cholesky"], dtype=np.float64)
         log_det = np.log(np.diagonal(self.cholesky, axis1=1, axis2=2)).sum(axis=1)
         self.log_norm = np.log(self.mixture) - log_det - 0.5 * self.dims * LOG_2PI
+        self.inverse_diagonal = 1.0 / np.diagonal(self.cholesky, axis1=1, axis2=2)
 
     @property
     def dims(self) -> int:
@@ -149,7 +165,8 @@ class Proposal:
     def weights(self, unit: np.ndarray, prior_share: float) -> np.ndarray:
         """1 / q(u) for points drawn with the prior's share ``prior_share`` of the chunk."""
         weight = np.empty(len(unit))
-        _importance_weights(np.ascontiguousarray(unit), prior_share, self.log_norm, self.means, self.cholesky, UNIT_EDGE, weight)
+        _importance_weights(np.ascontiguousarray(unit), prior_share, self.log_norm, self.means, self.cholesky,
+                            np.ascontiguousarray(self.inverse_diagonal), UNIT_EDGE, weight)
         return weight
 
 
