@@ -4,7 +4,8 @@ does not record yet to an engine, and record each chunk in the manifest once its
 Exactly once: a chunk counts only when the saved manifest records it, and the manifest records it
 only after the engine reports its file complete. A resumed scan redoes every unrecorded chunk; a file
 left by a chunk that was in flight is overwritten by the same bytes, since chunk i depends on
-(seed, i) alone.
+(seed, i) alone (and, for sampler = "adaptive", on its round's proposal, which the manifest records:
+``services.rounds``).
 """
 from __future__ import annotations
 

@@ -77,11 +77,10 @@ def process_chunk(spec: ScanSpec, index: int) -> ChunkRecord:
     started = time.perf_counter()
     points = chunk_points(spec, index)
     inside = inside_domain(points)
-    everywhere = bool(inside.all())  # the usual case: no copies of the parameter arrays
-    params = {n: points[n] if everywhere else points[n][inside] for n in PARAMETER_NAMES}
-    evaluated = evaluate_in_domain(params, load_constraint_set(spec.constraints))
-    ids, weights = (points[POINT_ID], points[WEIGHT]) if everywhere else (points[POINT_ID][inside], points[WEIGHT][inside])
-    table = stored_rows(ids, weights, evaluated, spec.store, spec.sample_rate, chunk_randomness(spec.seed, index).storage)
+    kept = points if inside.all() else {name: column[inside] for name, column in points.items()}  # usually no copies
+    evaluated = evaluate_in_domain({n: kept[n] for n in PARAMETER_NAMES}, load_constraint_set(spec.constraints))
+    table = stored_rows(kept[POINT_ID], kept[WEIGHT], evaluated, spec.store, spec.sample_rate,
+                        chunk_randomness(spec.seed, index).storage)
     metadata = {"scan": spec.name, "chunk": index, "config": spec.scan_config(), **provenance(spec)}
     written = write_chunk(spec.lake_root, spec.name, index, table, metadata)
     return ChunkRecord(
