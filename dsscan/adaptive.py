@@ -24,6 +24,14 @@ constraints (a relaxed target, as the tempering of sequential Monte Carlo and th
 scanners of arXiv:2207.09959 do). The fitted covariances are widened by ``COVARIANCE_INFLATION``
 so that g's tails reach past the points it was fitted on. The driver fits g once per round and the
 manifest records it, so a chunk is a pure function of (seed, chunk index, its round's proposal).
+
+Like the iterative machine-learning scanners of our field (arXiv:2207.09959: a neural classifier or
+regressor trained on the points so far picks the next candidates; arXiv:2412.19675: similarity
+learning with a VEGAS map), each round learns from the earlier ones; unlike them, the proposal has a
+closed-form density, so every point carries its exact weight and weighted counts keep the meaning of
+a uniform scan's. A VEGAS grid (a product of per-dimension densities) cannot follow the correlated
+shell (the eta_c/eta_t cancellation, the MiniBooNE window in g_D U_mu4), which a Gaussian mixture
+with full covariances in logit coordinates does.
 """
 from __future__ import annotations
 
@@ -134,7 +142,6 @@ class Proposal:
     """g and the defensive share of one round, as the manifest records them (JSON numbers)."""
 
     def __init__(self, doc: dict):
-        self.doc = doc
         self.defensive_share = float(doc["defensive_share"])
         self.mixture = np.array(doc["mixture"], dtype=np.float64)
         self.means = np.array(doc["means"], dtype=np.float64)
