@@ -12,7 +12,8 @@ from lake.catalog import open_catalog, read_only_query
 FORMATS = ("table", "csv", "json")
 EPILOG = """\
 tables:
-  points   every stored point of every scan; the column 'scan' names the scan
+  points   every stored point of every scan; the column 'scan' names the scan; 'weight' is its
+           importance weight (1 but for sampler = "adaptive"; NULL in lakes written before it)
   scans    one row per scan: status, planned and stored counts, seed, sampler, config (JSON)
   chunks   one row per recorded chunk file: rows, allowed, sha256, seconds
 
@@ -21,6 +22,7 @@ examples:
   dsscan sql "describe points"
   dsscan sql "select * from scans" --format json
   dsscan sql "select kappa_TeV, BR_Bp_Kpnunu from points where allowed" --format csv > allowed.csv
+  dsscan sql "select floor(m_S_MeV / 10) * 10 as m_S, sum(weight) as density from points where allowed group by all order by 1"
   echo "select count(*) from points" | dsscan sql -
 
 Only one SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE or EXPLAIN statement is run; the lake cannot be
