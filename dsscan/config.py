@@ -24,8 +24,11 @@ from dsscan.points_file import file_sha256, read_points_file
 from lake.layout import SCAN_NAME, SCAN_NAME_RULE, chunk_file_name, is_scan_name  # noqa: F401  (SCAN_NAME: the rule, for importers)
 from lake.manifest import ChunkRecord
 
-SAMPLERS = ("uniform", "sobol", "lhs", "list")
+SAMPLERS = ("uniform", "sobol", "lhs", "adaptive", "list")
 LIST_SAMPLER = "list"  # points from a file (points_file) instead of drawn
+ADAPTIVE_SAMPLER = "adaptive"  # rounds of importance sampling (dsscan.adaptive)
+ADAPTIVE_DEFAULTS = {"round_points": 1_000_000, "defensive_share": 0.2}
+MIN_DEFENSIVE_SHARE = 0.1  # weights stay <= 1 / defensive_share <= 10
 STORE_POLICIES = ("all", "allowed", "allowed+sample")
 SAMPLED_STORE = "allowed+sample"  # the policy that keeps a random sample of the rejected points
 PRIORS = ("uniform", "log")
@@ -34,7 +37,7 @@ SOBOL_MAX_POINTS = 2**32  # scipy's Sobol engine with 32-bit direction numbers
 SCAN_DEFAULTS = {"chunk_size": 200_000, "sampler": "uniform", "store": SAMPLED_STORE, "sample_rate": 0.01}
 SCAN_REQUIRED = ("name", "seed", "points", "constraints")
 LIST_KEYS = ("points_file", "points_sha256")  # only with sampler = "list"
-SCAN_KEYS = SCAN_REQUIRED + tuple(SCAN_DEFAULTS) + LIST_KEYS
+SCAN_KEYS = SCAN_REQUIRED + tuple(SCAN_DEFAULTS) + LIST_KEYS + tuple(ADAPTIVE_DEFAULTS)
 # The lake: beside where dsscan runs (a fresh clone gets a fresh lake, visible next to the code) but
 # never the source tree's ``lake`` package; $DSSCAN_LAKE names one lake for every directory.
 LAKE_ENV = "DSSCAN_LAKE"
@@ -173,6 +176,19 @@ class ScanSpec:
     lake_root: str  # absolute local path or s3://bucket/prefix
     points_file: str | None = None  # sampler = "list": absolute path of the CSV or Parquet file
     points_sha256: str | None = None  # ... and its checksum when the scan was planned
+    round_points: int | None = None  # sampler = "adaptive": points per round of importance sampling
+    defensive_share: float | None = None  # ... and the least share of each chunk drawn from the prior
+    # The fitted proposal (dsscan.adaptive) of the round being run: set by the driver from the
+    # manifest, never by a config; None draws from the prior.
+    proposal: dict | None = field(default=None, hash=False, compare=False)
+
+    def round_of(self, index: int) -> int:
+        """The adaptive round that chunk ``index`` belongs to."""
+        return index // (self.round_points // self.chunk_size)
+
+    @property
+    def n_rounds(self) -> int:
+        return self.round_of(self.n_chunks - 1) + 1
 
     @property
     def n_chunks(self) -> int:
@@ -193,6 +209,8 @@ class ScanSpec:
             scan["sample_rate"] = self.sample_rate
         if self.points_file is not None:
             scan |= {"points_file": self.points_file, "points_sha256": self.points_sha256}
+        if self.round_points is not None:
+            scan |= {"round_points": self.round_points, "defensive_share": self.defensive_share}
         # A parameter the points file lists is implied by it, as in the TOML file.
         parameters = {n: _setting_dict(s) for n, s in self.parameters.items() if not isinstance(s, Listed)}
         return {"scan": scan, "parameters": parameters}
@@ -277,16 +295,42 @@ def _parse_scan(scan: dict) -> dict[str, Any]:
     points = _integer(merged, "points", 1) if "points" in scan else None  # a list's default: all its rows
     if sampler == "sobol" and points > SOBOL_MAX_POINTS:
         raise ConfigError("scan.points", f"the sobol sampler draws at most 2^32 = {SOBOL_MAX_POINTS} points, got {points}")
+    chunk_size = _integer(merged, "chunk_size", 1)
     return {
         "name": name,
         "seed": _integer(merged, "seed", 0),
         "points": points,
-        "chunk_size": _integer(merged, "chunk_size", 1),
+        "chunk_size": chunk_size,
         "constraints": _constraint_set(merged["constraints"]),
         "sampler": sampler,
         "store": store,
         "sample_rate": float(sample_rate) if sample_rate is not None else None,
+        **_adaptive(scan, sampler, chunk_size),
     }
+
+
+def _adaptive(scan: dict, sampler: str, chunk_size: int) -> dict[str, Any]:
+    """round_points and defensive_share: defaults for sampler = "adaptive", refused for the others."""
+    if sampler != ADAPTIVE_SAMPLER:
+        for key in ADAPTIVE_DEFAULTS:
+            if key in scan:
+                raise ConfigError(f"scan.{key}", f"only used with sampler = {ADAPTIVE_SAMPLER!r}, but sampler = {sampler!r}")
+        return {}
+    merged = {**ADAPTIVE_DEFAULTS, **scan}
+    round_points = _integer(merged, "round_points", 1)
+    if round_points % chunk_size:
+        given = "" if "round_points" in scan else " (the default)"
+        raise ConfigError(
+            "scan.round_points",
+            f"{round_points}{given} is not a multiple of chunk_size = {chunk_size}: a round is whole chunks",
+        )
+    share = merged["defensive_share"]
+    if not _is_number(share) or not MIN_DEFENSIVE_SHARE <= share <= 1:
+        raise ConfigError(
+            "scan.defensive_share",
+            f"expected a number from {MIN_DEFENSIVE_SHARE} to 1 (the share of each chunk drawn from the prior), got {share!r}",
+        )
+    return {"round_points": round_points, "defensive_share": float(share)}
 
 
 def _points_file(scan: dict, points: int | None) -> dict[str, Any]:

@@ -5,7 +5,13 @@ numba kernel) happens on the first call: the command line starts without them.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
+
+    from dsscan.constraints import ConstraintSet
 
 
 def _parameter_array(name: str, values: Any) -> np.ndarray:
@@ -56,17 +62,25 @@ def evaluate(points: Any, constraints: str = "datta2024") -> pa.Table:
     ``constraints`` is a shipped set (``datta2024``, ``datta2020``) or the path of a user's copy.
     Raises ValueError naming the parameter and value for points outside the supported domain.
     """
-    import numpy as np
-    import pyarrow as pa
-
     from dsscan.constraints import load_constraint_set
-    from dsscan.parameters import PARAMETER_NAMES, check_domain
-    from dsscan.physics.kernel import run_batch
-    from dsscan.schema import SCENARIO_NAMES, arrow_schema
+    from dsscan.parameters import check_domain
 
     cset = load_constraint_set(constraints)
     params = as_parameter_arrays(points)
     check_domain(params)
+    return evaluate_in_domain(params, cset)
+
+
+def evaluate_in_domain(params: dict[str, np.ndarray], cset: ConstraintSet) -> pa.Table:
+    """``evaluate`` of float64 parameter arrays already known to lie inside the supported domain
+    (a scan's chunk after ``inside_domain``): no second domain check."""
+    import numpy as np
+    import pyarrow as pa
+
+    from dsscan.parameters import PARAMETER_NAMES
+    from dsscan.physics.kernel import run_batch
+    from dsscan.schema import SCENARIO_NAMES, arrow_schema
+
     batch = run_batch(params, cset)
     arrays = [pa.array(params[name]) for name in PARAMETER_NAMES] + batch.observables + batch.verdicts
     scenario_index = pa.array((params["kappa_TeV"] != 0.0).view(np.int8))
@@ -74,4 +88,4 @@ def evaluate(points: Any, constraints: str = "datta2024") -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=arrow_schema(cset.names, cset.name))
 
 
-__all__ = ["evaluate", "as_parameter_arrays"]
+__all__ = ["evaluate", "evaluate_in_domain", "as_parameter_arrays"]

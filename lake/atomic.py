@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 
 from lake.storage import LakePath, ObjectPath
 
@@ -11,8 +12,8 @@ TEMP_SUFFIX = ".tmp"
 HASH_BLOCK_BYTES = 1 << 20
 
 
-def atomic_write(path: LakePath, data: bytes) -> None:
-    """Make ``path`` hold ``data``; a reader sees the old content or the new, never a part."""
+def atomic_write(path: LakePath, data) -> None:
+    """Make ``path`` hold ``data`` (bytes or a pyarrow Buffer); a reader sees the old content or the new, never a part."""
     if isinstance(path, ObjectPath):
         path.write_bytes(data)
         return
@@ -25,6 +26,20 @@ def atomic_write(path: LakePath, data: bytes) -> None:
         os.replace(temp, path)
     finally:
         temp.unlink(missing_ok=True)
+
+
+def atomic_write_sha256(path: LakePath, data) -> str:
+    """``atomic_write`` and the sha256 of ``data``, hashed in a second thread while this one waits for
+    the disk (hashlib and the write release the GIL), so the checksum costs no extra wall time
+    up to the write's own."""
+    digest: list[str] = []
+    hasher = threading.Thread(target=lambda: digest.append(hashlib.sha256(data).hexdigest()))
+    hasher.start()
+    try:
+        atomic_write(path, data)
+    finally:
+        hasher.join()
+    return digest[0]
 
 
 def sha256_of(path: LakePath) -> str:

@@ -80,6 +80,9 @@ class Manifest:
     chunks: dict[int, ChunkRecord] = field(default_factory=dict)
     format: int = MANIFEST_FORMAT
     environment: dict[str, Any] = field(default_factory=environment_info)  # of the process that started the scan
+    # sampler = "adaptive": per round (from 0), the proposal its chunks draw from, fitted on the
+    # earlier rounds ({"round": r, "proposal": None} draws from the prior)
+    rounds: list[dict[str, Any]] = field(default_factory=list)
 
     def record(self, chunk: ChunkRecord) -> None:
         self.chunks[chunk.index] = chunk
@@ -115,6 +118,7 @@ class Manifest:
         if doc.get("format") != MANIFEST_FORMAT:
             raise ManifestError(path, f"manifest format {doc.get('format')!r}, this dsscan reads {MANIFEST_FORMAT}")
         doc.setdefault("environment", {})  # manifests written before the environment was recorded
+        doc.setdefault("rounds", [])  # ... and before adaptive rounds
         problem = _structure_problem(doc)
         if problem:
             raise ManifestError(path, problem)

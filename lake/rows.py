@@ -3,39 +3,48 @@
 Policies (``scan.store``): ``all`` keeps every point; ``allowed`` keeps the allowed points;
 ``allowed+sample`` keeps every allowed point plus a fixed-rate random sample of the rest,
 flagged ``sampled`` (weight 1/sample_rate when counting rejected points).
+
+Every row carries its importance ``weight`` (prior density / proposal density of the sampler that
+drew it; 1 but for sampler = "adaptive"): ``sum(weight)`` over a region, divided by the scan's
+points, estimates the region's share of the prior, as a count over a uniform scan does.
 """
 from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
 
-POINT_ID_FIELD = pa.field(
-    "point_id", pa.uint64(), nullable=False,
-    metadata={"unit": "1", "description": "position of the point in the scan's plan: chunk * chunk_size + row"},
+def _field(name: str, type_: pa.DataType, description: str) -> pa.Field:
+    return pa.field(name, type_, nullable=False, metadata={"unit": "1", "description": description})
+
+
+POINT_ID_FIELD = _field("point_id", pa.uint64(), "position of the point in the scan's plan: chunk * chunk_size + row")
+SAMPLED_FIELD = _field(
+    "sampled", pa.bool_(),
+    "a rejected point kept in the random sample of store = 'allowed+sample' "
+    "(weight 1/sample_rate); false for allowed points and under the other policies",
 )
-SAMPLED_FIELD = pa.field(
-    "sampled", pa.bool_(), nullable=False,
-    metadata={
-        "unit": "1",
-        "description": "a rejected point kept in the random sample of store = 'allowed+sample' "
-        "(weight 1/sample_rate); false for allowed points and under the other policies",
-    },
+WEIGHT_FIELD = _field(
+    "weight", pa.float64(),
+    "importance weight, prior density / proposal density (1 but for sampler = 'adaptive'): "
+    "sum(weight) / points estimates a prior fraction; a sampled row stands for 1/sample_rate times as many",
 )
 
 
 def stored_rows(
-    point_ids: np.ndarray, evaluated: pa.Table, store: str, sample_rate: float | None, rng: np.random.Generator
+    point_ids: np.ndarray, weights: np.ndarray, evaluated: pa.Table, store: str, sample_rate: float | None,
+    rng: np.random.Generator,
 ) -> pa.Table:
-    """``point_id`` + ``evaluated``'s columns + ``sampled``, for the rows the policy keeps."""
+    """``point_id`` + ``evaluated``'s columns + ``sampled`` + ``weight``, for the rows the policy keeps."""
     allowed = evaluated.column("allowed").to_numpy(zero_copy_only=False)
     sampled = np.zeros(len(allowed), dtype=bool)
-    if store == "all":
-        keep = np.ones(len(allowed), dtype=bool)
-    elif store == "allowed":
-        keep = allowed
-    else:
-        sampled = (rng.random(len(allowed)) < sample_rate) & ~allowed
-        keep = allowed | sampled
+    if store != "all":
+        if store == "allowed":
+            keep = allowed
+        else:
+            sampled = (rng.random(len(allowed)) < sample_rate) & ~allowed
+            keep = allowed | sampled
+        rows = np.flatnonzero(keep)  # a take of the few kept rows, not a filter of all rows of every column
+        evaluated, point_ids, weights, sampled = evaluated.take(rows), point_ids[rows], weights[rows], sampled[rows]
     table = evaluated.add_column(0, POINT_ID_FIELD, pa.array(point_ids, type=pa.uint64()))
     table = table.append_column(SAMPLED_FIELD, pa.array(sampled))
-    return table.filter(pa.array(keep))
+    return table.append_column(WEIGHT_FIELD, pa.array(weights, type=pa.float64()))

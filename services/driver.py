@@ -5,7 +5,8 @@ Exactly once: a chunk counts only when the saved manifest records it, and the ma
 only after the engine reports its file complete. A resumed scan redoes every unrecorded chunk; a file
 left by a chunk that was in flight is overwritten by the same bytes, since chunk i depends on
 (seed, i) alone. The driver holds the scan's lease (``lake.lease``) from before it reads or
-writes the manifest until it is done, so no other process changes the scan meanwhile.
+writes the manifest until it is done, so no other process changes the scan meanwhile. For sampler = "adaptive" a chunk also
+depends on its round's proposal, which the manifest records (``services.rounds``).
 """
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ import errno
 import time
 from typing import Callable
 
-from dsscan.config import ScanSpec
+from dsscan.config import ADAPTIVE_SAMPLER, ScanSpec
 from lake.lease import Lease, scan_lease
 from lake.layout import manifest_path, scan_dir
 from lake.maintenance import file_problems, read_manifest, recorded_files
 from lake.manifest import COMPLETE, FAILED, INTERRUPTED, RUNNING, ChunkRecord, Manifest
 from services.engine import Engine, provenance
+from services.rounds import run_rounds
 
 CHUNK_SUFFIX = ".parquet"
 # What a local lake that stopped taking writes raises (full, over quota, read-only, gone or in the way).
@@ -137,7 +139,10 @@ def _run_recording(
         on_chunk(chunk)
 
     try:
-        engine.run(spec, remaining, record)
+        if spec.sampler == ADAPTIVE_SAMPLER:
+            run_rounds(spec, engine, manifest, record)
+        else:
+            engine.run(spec, remaining, record)
         manifest.status = COMPLETE
         _add_wall_seconds(manifest, started)
         manifest.save(spec.lake_root)

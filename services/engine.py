@@ -12,11 +12,11 @@ import numpy as np
 import dsscan
 from dsscan.config import ScanSpec
 from dsscan.constraints import load_constraint_set
-from dsscan.evaluate import evaluate
+from dsscan.evaluate import evaluate, evaluate_in_domain
 from dsscan.inputs import load_inputs
 from dsscan.parameters import PARAMETER_NAMES, inside_domain
 from dsscan.physics.scattering_tables import cache_dir, load_tables
-from dsscan.plan import POINT_ID, chunk_points, chunk_randomness
+from dsscan.plan import POINT_ID, WEIGHT, chunk_points, chunk_randomness
 from lake.manifest import ChunkRecord
 from lake.rows import stored_rows
 from lake.writer import write_chunk
@@ -116,10 +116,10 @@ def process_chunk(spec: ScanSpec, index: int) -> ChunkRecord:
     started = time.perf_counter()
     points = chunk_points(spec, index)
     inside = inside_domain(points)
-    evaluated = evaluate({n: points[n][inside] for n in PARAMETER_NAMES}, spec.constraints)
-    table = stored_rows(
-        points[POINT_ID][inside], evaluated, spec.store, spec.sample_rate, chunk_randomness(spec.seed, index).storage
-    )
+    kept = points if inside.all() else {name: column[inside] for name, column in points.items()}  # usually no copies
+    evaluated = evaluate_in_domain({n: kept[n] for n in PARAMETER_NAMES}, load_constraint_set(spec.constraints))
+    table = stored_rows(kept[POINT_ID], kept[WEIGHT], evaluated, spec.store, spec.sample_rate,
+                        chunk_randomness(spec.seed, index).storage)
     metadata = {"scan": spec.name, "chunk": index, "config": spec.scan_config(), **provenance(spec)}
     written = write_chunk(spec.lake_root, spec.name, index, table, metadata)
     return ChunkRecord(

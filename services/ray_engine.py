@@ -19,10 +19,11 @@ nodes, so it keeps Ray's defaults.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections import Counter, deque
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import ray  # services.make_engine sets the single-node switch first when this process starts its own cluster
 from ray.exceptions import RayActorError, RayError, RayTaskError
@@ -41,14 +42,14 @@ RAY_GCS_PORT, RAY_CLIENT_PORT = 6379, 10001  # Ray's defaults for `ray start --h
 
 @ray.remote(num_cpus=1, max_restarts=0)  # the supervisor replaces dead actors itself
 class ChunkWorker:
-    """One core: tables and kernel loaded once in ``__init__``, then one chunk per call."""
+    """One core: tables and kernel loaded once in ``__init__``, then one chunk per call (the spec
+    comes with each call, through the object store: an adaptive round's carries its proposal)."""
 
-    def __init__(self, spec: ScanSpec):
-        warm_up(spec.constraints)
-        self.spec = spec
+    def __init__(self, constraints: str):
+        warm_up(constraints)
 
-    def process(self, index: int) -> ChunkRecord:
-        return process_chunk(self.spec, index)
+    def process(self, spec: ScanSpec, index: int) -> ChunkRecord:
+        return process_chunk(spec, index)
 
 
 def _failure(exc: Exception) -> str:
@@ -68,6 +69,7 @@ class RayEngine:
     def __init__(self, workers: int | None = None, address: str | None = None):
         self.workers = workers
         self.address = address
+        self._kept: list | None = None  # actors that live on between runs, inside a session
 
     def check_reachable(self) -> None:
         """A cluster address (``host:port`` of its GCS, or ``ray://host:port`` of its client server)
@@ -89,6 +91,23 @@ class RayEngine:
             if started_here:
                 ray.shutdown()
 
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        """One cluster for several ``run`` calls (the rounds of an adaptive scan): started here
+        unless one is running, and stopped on exit if it was."""
+        started_here = not ray.is_initialized()
+        if started_here:
+            self._start()
+        self._kept = []
+        try:
+            yield
+        finally:
+            for actor in self._kept:
+                ray.kill(actor)
+            self._kept = None
+            if started_here:
+                ray.shutdown()
+
     def _start(self) -> None:
         quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
         if self.address:
@@ -106,7 +125,9 @@ class RayEngine:
         workers = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         environment = worker_environment(on_this_machine=not self.address)
         new_worker = ChunkWorker.options(runtime_env={"env_vars": environment}).remote
-        actors = [new_worker(spec) for _ in range(min(workers, len(pending)))]
+        actors = self._kept if self._kept is not None else []
+        actors += [new_worker(spec.constraints) for _ in range(min(workers, len(pending)) - len(actors))]
+        spec_ref = ray.put(spec)
         idle = list(actors)
         running: dict[ray.ObjectRef, tuple[int, ray.actor.ActorHandle]] = {}
         starting: dict[ray.ObjectRef, ray.actor.ActorHandle] = {}  # replacements, idle once placed and ready
@@ -124,12 +145,12 @@ class RayEngine:
             while pending and idle:
                 actor = idle.pop()
                 index = pending.popleft()
-                running[actor.process.remote(index)] = (index, actor)
+                running[actor.process.remote(spec_ref, index)] = (index, actor)
 
         def replace(actor: ray.actor.ActorHandle) -> None:
             ray.kill(actor)
             actors.remove(actor)
-            actors.append(new_worker(spec))
+            actors.append(new_worker(spec.constraints))
             starting[actors[-1].__ray_ready__.remote()] = actors[-1]
 
         try:
@@ -161,5 +182,6 @@ class RayEngine:
                     dispatch()  # the actor works on while the driver records
                     on_done(record)
         finally:
-            for actor in actors:
-                ray.kill(actor)
+            if self._kept is None:  # inside a session the actors serve the next run too
+                for actor in actors:
+                    ray.kill(actor)

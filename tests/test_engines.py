@@ -179,3 +179,17 @@ def test_dask_workers_run_one_numba_thread_with_the_shared_kernel_cache():
 
 def test_a_chunk_that_keeps_failing_stops_the_dask_engine_after_bounded_tries(tmp_path):
     assert_chunk_three_fails_after_bounded_tries(scan_spec(tmp_path), make_engine("dask", workers=2))
+
+
+def test_an_adaptive_scan_stores_the_same_bytes_and_proposals_on_ray_as_locally(ray_cluster, tmp_path):
+    doc = config_doc(scan={"name": "adaptive", "points": POINTS, "chunk_size": CHUNK, "sampler": "adaptive", "round_points": 2_000})
+    path = tmp_path / "adaptive.toml"
+    path.write_text(dumps_toml(doc))
+    local = run_scan(load_config(path, lake_root=str(tmp_path / "local")), make_engine("local"))
+    spec = load_config(path, lake_root=str(tmp_path / "ray"))
+    on_ray = run_scan(spec, make_engine("ray", workers=2))
+    assert len(on_ray.rounds) == 3 and on_ray.rounds == local.rounds  # fitted on identical earlier rounds
+    assert records_without_timing(on_ray) == records_without_timing(local)
+    for index in on_ray.chunks:
+        name = chunk_file_name(index)
+        assert (scan_dir(spec.lake_root, spec.name) / name).read_bytes() == (scan_dir(tmp_path / "local", spec.name) / name).read_bytes()

@@ -32,27 +32,27 @@ def evaluated_table(allowed_every: int) -> pa.Table:
 
 @pytest.mark.parametrize("store, expected_rows", [("all", ROWS), ("allowed", ROWS // 10)])
 def test_policies_all_and_allowed(store, expected_rows):
-    table = stored_rows(np.arange(ROWS, dtype=np.uint64), evaluated_table(10), store, None, np.random.default_rng(0))
+    table = stored_rows(np.arange(ROWS, dtype=np.uint64), np.ones(ROWS), evaluated_table(10), store, None, np.random.default_rng(0))
     assert table.num_rows == expected_rows
-    assert table.column_names == ["point_id", "x", "allowed", "sampled"]
+    assert table.column_names == ["point_id", "x", "allowed", "sampled", "weight"]
     assert not pa.compute.any(table.column("sampled")).as_py()
 
 
 def test_policy_allowed_plus_sample_keeps_every_allowed_point_and_flags_the_sample():
     rate = 0.1
-    table = stored_rows(np.arange(ROWS, dtype=np.uint64), evaluated_table(10), "allowed+sample", rate, np.random.default_rng(0))
+    table = stored_rows(np.arange(ROWS, dtype=np.uint64), np.ones(ROWS), evaluated_table(10), "allowed+sample", rate, np.random.default_rng(0))
     allowed = table.column("allowed").to_numpy(zero_copy_only=False)
     sampled = table.column("sampled").to_numpy(zero_copy_only=False)
     assert allowed.sum() == ROWS // 10
     assert not (allowed & sampled).any() and (allowed | sampled).all()
     rejected = ROWS - ROWS // 10
     assert sampled.sum() == pytest.approx(rate * rejected, rel=0.25)
-    again = stored_rows(np.arange(ROWS, dtype=np.uint64), evaluated_table(10), "allowed+sample", rate, np.random.default_rng(0))
+    again = stored_rows(np.arange(ROWS, dtype=np.uint64), np.ones(ROWS), evaluated_table(10), "allowed+sample", rate, np.random.default_rng(0))
     assert again.equals(table)
 
 
 def test_chunk_file_is_complete_with_units_metadata_and_encoding(tmp_path):
-    table = stored_rows(np.arange(ROWS, dtype=np.uint64), evaluated_table(3), "all", None, np.random.default_rng(0))
+    table = stored_rows(np.arange(ROWS, dtype=np.uint64), np.ones(ROWS), evaluated_table(3), "all", None, np.random.default_rng(0))
     written = write_chunk(str(tmp_path), "s", 4, table, {"scan": "s", "chunk": 4})
     path = scan_dir(tmp_path, "s") / chunk_file_name(4)
     assert written.name == "part-000004.parquet" and written.rows == ROWS
@@ -63,8 +63,10 @@ def test_chunk_file_is_complete_with_units_metadata_and_encoding(tmp_path):
     assert read_file_metadata(path) == {"scan": "s", "chunk": 4}
     column_chunk = pq.ParquetFile(path).metadata.row_group(0)
     by_name = {column_chunk.column(i).path_in_schema: column_chunk.column(i) for i in range(column_chunk.num_columns)}
-    assert all(c.compression == "ZSTD" for c in by_name.values())
-    assert not any("DICTIONARY" in e for e in by_name["x"].encodings)
+    assert duckdb.sql(f"SELECT DISTINCT compression FROM parquet_metadata('{path}')").fetchall() == [("LZ4_RAW",)]
+    assert "BYTE_STREAM_SPLIT" in by_name["x"].encodings and not any("DICTIONARY" in e for e in by_name["x"].encodings)
+    by_duckdb = duckdb.sql(f"SELECT * FROM read_parquet('{path}', hive_partitioning = false)").to_arrow_table()
+    assert by_duckdb.to_pydict() == table.to_pydict()  # DuckDB's own reader decodes LZ4_RAW and BYTE_STREAM_SPLIT
 
 
 def test_manifest_round_trips(small_lake):

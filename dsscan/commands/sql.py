@@ -33,7 +33,8 @@ SUPERVISE_INTERVAL_S = 0.05
 
 EPILOG = f"""\
 tables:
-  points   every stored point of every scan; the column 'scan' names the scan
+  points   every stored point of every scan; the column 'scan' names the scan; 'weight' is its
+           importance weight (1 but for sampler = "adaptive"; NULL in lakes written before it)
   scans    one row per scan: status, planned and stored counts, seed, sampler, config (JSON)
   chunks   one row per recorded chunk file: rows, allowed, sha256, seconds
 
@@ -43,6 +44,7 @@ examples:
   dsscan sql "select * from scans" --format json
   dsscan sql "select kappa_TeV, BR_Bp_Kpnunu from points where allowed" --format csv > allowed.csv
   dsscan sql "select * from points" --output all.parquet
+  dsscan sql "select floor(m_S_MeV / 10) * 10 as m_S, sum(weight) as density from points where allowed group by all order by 1"
   echo "select count(*) from points" | dsscan sql -
 
 Only one SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE or EXPLAIN statement is run; the lake cannot be

@@ -7,7 +7,7 @@ import pathlib
 
 import pytest
 
-from conftest import run_cli
+from conftest import config_doc, run_cli
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -35,3 +35,21 @@ def test_dsscan_bench_report_names_each_figure_with_its_unit(capsys):
                         ("dsscan.evaluate of 1 point", "ms")):
         line = next(line for line in report.splitlines() if line.startswith(label))
         assert line.rstrip().endswith(unit), line
+
+
+@pytest.mark.slow
+def test_dsscan_bench_samplers_measures_both_samplers_and_the_worker_side_by_side(write_config, capsys):
+    config = write_config(config_doc(scan={"sampler": "adaptive", "chunk_size": 2_000, "round_points": 4_000}))
+    assert run_cli("bench", config, "--samplers", "--uniform-points", "8000", "--adaptive-points", "12000",
+                   "--chunks", "1", "--repeats", "1", "--json") == 0
+    result = json.loads(capsys.readouterr().out)
+    for scenario in ("kappa", "kappa0"):
+        adaptive = result[scenario]["adaptive"]
+        assert adaptive["points"] == 12000 and adaptive["cpu_s"] > 0 and result[scenario]["uniform"]["points"] == 8000
+        pairs = {"eta_t-eta_c", "m_S_MeV-m_nu4_MeV", "eta_d-eta_c", "g_D-U_mu4"} | ({"kappa_TeV-eta_d"} if scenario == "kappa" else set())
+        assert set(result[scenario]["coverage_all"]) == pairs
+        assert all(0 <= share <= 1 for share in result[scenario]["coverage_all"].values())
+    assert "kappa_TeV" in result["kappa"]["chi2"] and "kappa_TeV" not in result["kappa0"]["chi2"]  # fixed at 0
+    for key in ("worker_sampled_points_per_s", "kernel_points_per_s", "worker_all_points_per_s", "pyarrow_rows_per_s",
+                "pyarrow_to_disk_rows_per_s"):
+        assert math.isfinite(result["pipeline"][key]) and result["pipeline"][key] > 0, key

@@ -1,0 +1,283 @@
+"""The adaptive sampler: rounds of importance sampling with a defensive share of the prior.
+
+Every free parameter's prior maps the unit cube onto its range (``dsscan.samplers.to_range``), so
+the prior is the uniform density 1 on (0, 1)^d and the importance weight of a point u is 1 / q(u).
+Round 0 draws from the prior. Round r >= 1 draws from
+
+    q(u) = c + (1 - c) g(u),   c = (points drawn from the prior) / (points of the chunk) >= defensive_share,
+
+where g is a mixture of Gaussians in z = logit(u) (so g(u) = sum_k pi_k N(z; mu_k, Sigma_k) prod_i
+1 / (u_i (1 - u_i)): no truncation, an exact density, and near a range's lower edge z ~ log u, the
+log coordinates of small couplings). The first ceil(c n) points of a chunk come from the prior,
+the rest from g; with the mixture density in every weight (the balance heuristic, Veach & Guibas
+1995; defensive mixtures, Hesterberg, Technometrics 37 (1995) 185) the weighted sum over a chunk
+estimates n times the prior integral without bias, and w = 1 / q <= 1 / c: no region of the prior
+is lost and no weight can blow up.
+
+g is fitted by weighted EM (Dempster, Laird, Rubin 1977) on the allowed points of all earlier
+rounds, weighted by their own importance weights, so that g approaches the prior restricted to the
+allowed region (the proposal of least variance for counting allowed points); when a few points carry
+most of the weight, the weights are tempered (w^beta, beta < 1) so that g is not fitted to a handful
+of points, which would collapse a Gaussian onto them. While the earlier
+rounds hold too few allowed points, it is fitted on the stored points that fail the fewest
+constraints (a relaxed target, as the tempering of sequential Monte Carlo and the iterative
+scanners of arXiv:2207.09959 do). The fitted covariances are widened by ``COVARIANCE_INFLATION``
+so that g's tails reach past the points it was fitted on. The driver fits g once per round and the
+manifest records it, so a chunk is a pure function of (seed, chunk index, its round's proposal).
+
+Like the iterative machine-learning scanners of our field (arXiv:2207.09959: a neural classifier or
+regressor trained on the points so far picks the next candidates; arXiv:2412.19675: similarity
+learning with a VEGAS map), each round learns from the earlier ones; unlike them, the proposal has a
+closed-form density, so every point carries its exact weight and weighted counts keep the meaning of
+a uniform scan's. A VEGAS grid (a product of per-dimension densities) cannot follow the correlated
+shell (the eta_c/eta_t cancellation, the MiniBooNE window in g_D U_mu4), which a Gaussian mixture
+with full covariances in logit coordinates does.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from dsscan.config import Ranged
+
+MAX_COMPONENTS = 8  # Gaussians of g
+FIT_POINTS_PER_COMPONENT = 40  # fewer fitted points per Gaussian make its covariance noise
+MIN_FIT_POINTS = 100  # fewer allowed points than this: fit on the nearly-allowed ones
+MAX_FIT_POINTS = 5_000  # more are thinned to this many (the fit's cost, not its accuracy, grows)
+MIN_EFFECTIVE_SHARE = 0.1  # the fit's weights are tempered (w^beta) until their effective size is this share
+EM_ITERATIONS = 100
+EM_TOLERANCE = 1e-4  # stop when the mean log-likelihood per point changes less than this
+COVARIANCE_FLOOR = 1e-2  # of the fitted points' own variance per dimension, added to every Gaussian's
+COVARIANCE_INFLATION = 2.0  # g's covariances are the fitted ones times this
+UNIT_EDGE = 1e-15  # u is kept in [UNIT_EDGE, 1 - UNIT_EDGE] for logit
+WEIGHT_BLOCK = 256  # points per block of the weights loop
+NEGLIGIBLE_LOG = -40.0  # a Gaussian this far (in log density) below the nearest adds < 1e-17 of it
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+# ---------------------------------------------------------------------------------------------
+# Coordinates.
+
+
+def from_range(values: np.ndarray, setting: Ranged) -> np.ndarray:
+    """The unit-cube coordinate of ``values`` under the setting's prior (the inverse of ``to_range``)."""
+    if setting.prior == "log":
+        log_low, log_high = np.log(setting.low), np.log(setting.high)
+        return (np.log(values) - log_low) / (log_high - log_low)
+    return (values - setting.low) / (setting.high - setting.low)
+
+
+def logit(unit: np.ndarray) -> np.ndarray:
+    u = np.clip(unit, UNIT_EDGE, 1.0 - UNIT_EDGE)
+    return np.log(u) - np.log1p(-u)
+
+
+# ---------------------------------------------------------------------------------------------
+# Drawing and weighing (the workers' side): compiled loops, the same bits on every engine.
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _draw_mixture(normals, component, means, cholesky, unit):
+    """unit[i] = expit(mu_k + L_k normals[i]) for k = component[i]."""
+    n, d = normals.shape
+    for i in range(n):
+        k = component[i]
+        for a in range(d):
+            z = means[k, a]
+            for b in range(a + 1):
+                z += cholesky[k, a, b] * normals[i, b]
+            unit[i, a] = 1.0 / (1.0 + math.exp(-z))
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _importance_weights(unit, prior_share, log_norm, means, cholesky, inverse_diagonal, edge, weight):
+    """weight[i] = 1 / (c + (1 - c) g(unit[i])), g the logit-space Gaussian mixture;
+    log_norm[k] = log pi_k - log det L_k - d/2 log 2 pi. Points go in blocks, the dimension and
+    component loops outside, so that the Mahalanobis sums run as vector loops over the block."""
+    n, d = unit.shape
+    components = means.shape[0]
+    z = np.empty((d, WEIGHT_BLOCK))
+    y = np.empty((d, WEIGHT_BLOCK))
+    log_terms = np.empty((components, WEIGHT_BLOCK))
+    log_jacobian = np.empty(WEIGHT_BLOCK)  # log |dz/du| = -sum log(u (1 - u))
+    square = np.empty(WEIGHT_BLOCK)
+    for start in range(0, n, WEIGHT_BLOCK):
+        m = min(WEIGHT_BLOCK, n - start)
+        log_jacobian[:m] = 0.0
+        for a in range(d):
+            for j in range(m):
+                u = min(max(unit[start + j, a], edge), 1.0 - edge)
+                log_u, log_1mu = math.log(u), math.log1p(-u)
+                z[a, j] = log_u - log_1mu
+                log_jacobian[j] -= log_u + log_1mu
+        for k in range(components):
+            square[:m] = 0.0
+            for a in range(d):  # y = L^-1 (z - mu) by forward substitution
+                for j in range(m):
+                    y[a, j] = z[a, j] - means[k, a]
+                for b in range(a):
+                    c = cholesky[k, a, b]
+                    for j in range(m):
+                        y[a, j] -= c * y[b, j]
+                for j in range(m):
+                    y[a, j] *= inverse_diagonal[k, a]
+                    square[j] += y[a, j] * y[a, j]
+            for j in range(m):
+                log_terms[k, j] = log_norm[k] - 0.5 * square[j]
+        for j in range(m):
+            top = -math.inf
+            for k in range(components):
+                top = max(top, log_terms[k, j])
+            total = 0.0
+            for k in range(components):
+                if log_terms[k, j] - top > NEGLIGIBLE_LOG:
+                    total += math.exp(log_terms[k, j] - top)
+            g = math.exp(top + math.log(total) + log_jacobian[j]) if top > -math.inf else 0.0
+            weight[start + j] = 1.0 / (prior_share + (1.0 - prior_share) * g)
+
+
+class Proposal:
+    """g and the defensive share of one round, as the manifest records them (JSON numbers)."""
+
+    def __init__(self, doc: dict):
+        self.defensive_share = float(doc["defensive_share"])
+        self.mixture = np.array(doc["mixture"], dtype=np.float64)
+        self.means = np.array(doc["means"], dtype=np.float64)
+        self.cholesky = np.array(doc["cholesky"], dtype=np.float64)
+        log_det = np.log(np.diagonal(self.cholesky, axis1=1, axis2=2)).sum(axis=1)
+        self.log_norm = np.log(self.mixture) - log_det - 0.5 * self.dims * LOG_2PI
+        self.inverse_diagonal = 1.0 / np.diagonal(self.cholesky, axis1=1, axis2=2)
+
+    @property
+    def dims(self) -> int:
+        return self.means.shape[1]
+
+    def prior_rows(self, count: int) -> int:
+        """How many of a chunk's ``count`` points come from the prior."""
+        return min(count, math.ceil(self.defensive_share * count))
+
+    def draw(self, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """``count`` points of the unit cube and their importance weights (prior / proposal density)."""
+        from_prior = self.prior_rows(count)
+        unit = np.empty((count, self.dims))
+        unit[:from_prior] = rng.random((from_prior, self.dims))
+        from_g = count - from_prior
+        cumulative = np.cumsum(self.mixture)
+        component = np.minimum(np.searchsorted(cumulative, rng.random(from_g) * cumulative[-1], side="right"), len(cumulative) - 1)
+        _draw_mixture(rng.standard_normal((from_g, self.dims)), component, self.means, self.cholesky, unit[from_prior:])
+        return unit, self.weights(unit, from_prior / count)
+
+    def weights(self, unit: np.ndarray, prior_share: float) -> np.ndarray:
+        """1 / q(u) for points drawn with the prior's share ``prior_share`` of the chunk."""
+        weight = np.empty(len(unit))
+        _importance_weights(np.ascontiguousarray(unit), prior_share, self.log_norm, self.means, self.cholesky,
+                            np.ascontiguousarray(self.inverse_diagonal), UNIT_EDGE, weight)
+        return weight
+
+
+def draw(proposal: dict | None, dims: int, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A chunk's unit-cube points and weights: the prior (weight 1) without a proposal (round 0)."""
+    if proposal is None:
+        return rng.random((count, dims)), np.ones(count)
+    return Proposal(proposal).draw(count, rng)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fitting (the driver's side, once per round).
+
+
+# The fit runs in the driver beside its workers: its sums are einsum loops, not BLAS calls, since
+# a multi-threaded BLAS on a machine whose cores the workers hold runs them ~20x slower.
+
+
+def _log_gaussians(z: np.ndarray, means: np.ndarray, covs: np.ndarray) -> np.ndarray:
+    """log N(z_i; mu_k, Sigma_k) for every point i and Gaussian k."""
+    out = np.empty((len(z), len(means)))
+    for k, (mean, cov) in enumerate(zip(means, covs)):
+        lower = np.linalg.cholesky(cov)
+        y = np.einsum("ab,nb->na", np.linalg.inv(lower), z - mean)
+        out[:, k] = -0.5 * np.einsum("na,na->n", y, y) - np.log(np.diag(lower)).sum() - 0.5 * z.shape[1] * LOG_2PI
+    return out
+
+
+def _weighted_cov(z: np.ndarray, weight: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    centred = z - mean
+    return np.einsum("na,nb->ab", centred * weight[:, None], centred) / weight.sum()
+
+
+def _weighted_em(z: np.ndarray, weight: np.ndarray, components: int, rng: np.random.Generator):
+    """A Gaussian mixture fitted to the weighted points ``z`` (weighted EM, started from points drawn
+    by weight); returns (mixture weights, means, covariances)."""
+    from scipy.special import logsumexp
+
+    weight = weight / weight.sum()
+    centre = np.einsum("n,na->a", weight, z)
+    global_cov = _weighted_cov(z, weight, centre)
+    floor = np.diag(COVARIANCE_FLOOR * np.diag(global_cov) + 1e-12)
+    means = z[rng.choice(len(z), size=components, replace=False, p=weight)] if components > 1 else centre[None]
+    covs = np.repeat((global_cov + floor)[None], components, axis=0)
+    mixture = np.full(components, 1.0 / components)
+    previous = -np.inf
+    for _ in range(EM_ITERATIONS):
+        log_p = _log_gaussians(z, means, covs) + np.log(mixture)
+        log_total = logsumexp(log_p, axis=1)
+        likelihood = np.einsum("n,n->", weight, log_total)
+        resp = np.exp(log_p - log_total[:, None]) * weight[:, None]
+        mass = resp.sum(axis=0)
+        keep = mass > 1e-6
+        resp, mass = resp[:, keep], mass[keep]
+        mixture = mass / mass.sum()
+        means = np.einsum("nk,na->ka", resp, z) / mass[:, None]
+        covs = np.stack([_weighted_cov(z, r, m) + floor for m, r in zip(means, resp.T)])
+        if likelihood - previous < EM_TOLERANCE:
+            break
+        previous = likelihood
+    return mixture, means, covs
+
+
+def fit(unit: np.ndarray, weight: np.ndarray, defensive_share: float, rng: np.random.Generator, target: str) -> dict:
+    """The proposal fitted to the points ``unit`` (rows of the unit cube) with weights ``weight``:
+    a JSON-ready dict (``Proposal``), with ``target`` saying which points it was fitted on."""
+    if len(unit) > MAX_FIT_POINTS:  # thinned: a random subset estimates the same weighted target
+        chosen = np.sort(rng.choice(len(unit), size=MAX_FIT_POINTS, replace=False))
+        unit, weight = unit[chosen], weight[chosen]
+    beta = tempering(weight)
+    components = max(1, min(MAX_COMPONENTS, len(unit) // FIT_POINTS_PER_COMPONENT))
+    mixture, means, covs = _weighted_em(logit(unit), weight**beta, components, rng)
+    cholesky = np.linalg.cholesky(COVARIANCE_INFLATION * covs)
+    return {
+        "defensive_share": defensive_share,
+        "mixture": mixture.tolist(),
+        "means": means.tolist(),
+        "cholesky": cholesky.tolist(),
+        "fitted_on": {"points": len(unit), "target": target, "weight_power": beta},
+    }
+
+
+def effective_size(weight: np.ndarray) -> float:
+    """Kish's effective sample size (sum w)^2 / sum w^2."""
+    return float(weight.sum() ** 2 / (weight**2).sum())
+
+
+def tempering(weight: np.ndarray) -> float:
+    """The largest beta of 1, 1/2, 1/4, ... (0 at last) for which w^beta has an effective size of at
+    least ``MIN_EFFECTIVE_SHARE`` of the points."""
+    beta = 1.0
+    while beta > 1e-3 and effective_size(weight**beta) < MIN_EFFECTIVE_SHARE * len(weight):
+        beta /= 2
+    return beta if beta > 1e-3 else 0.0
+
+
+def fit_points(unit: np.ndarray, weight: np.ndarray, failed: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+    """The points a round's proposal is fitted on: the allowed ones (``failed`` == 0) when there are
+    ``MIN_FIT_POINTS``, else those failing the fewest constraints that make up ``MIN_FIT_POINTS``."""
+    if len(failed) == 0:
+        return unit, weight, "no points"
+    counts = np.bincount(failed)
+    enough = np.flatnonzero(np.cumsum(counts) >= MIN_FIT_POINTS)
+    most = int(enough[0]) if len(enough) else len(counts) - 1
+    chosen = failed <= most
+    target = "allowed points" if most == 0 else f"points failing at most {most} constraint{'s' if most > 1 else ''}"
+    return unit[chosen], weight[chosen], target

@@ -1,0 +1,86 @@
+"""The rounds of an adaptive scan (``dsscan.adaptive``): before each round the driver fits the
+round's proposal on the stored rows of the earlier rounds and records it in the manifest; then the
+engine runs the round's chunks with it. A resumed scan reuses every recorded proposal, so a
+chunk's content never depends on when or where it ran.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from typing import Callable
+
+import numpy as np
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from dsscan import adaptive
+from dsscan.config import ScanSpec
+from dsscan.constraints import load_constraint_set
+from lake.layout import scan_dir
+from lake.manifest import ChunkRecord, Manifest
+from lake.storage import arrow_location
+
+FIT_STREAM = 2  # the fit's random stream: SeedSequence([seed, round, 2]), apart from every chunk's
+
+
+def round_chunks(spec: ScanSpec, round_index: int) -> range:
+    per_round = spec.round_points // spec.chunk_size
+    return range(round_index * per_round, min(spec.n_chunks, (round_index + 1) * per_round))
+
+
+def _earlier_rows(spec: ScanSpec, manifest: Manifest, round_index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unit-cube coordinates, fit weights and failed-constraint counts of the stored rows of the
+    rounds before ``round_index`` (only the allowed rows when they are enough for a fit)."""
+    free = spec.free_parameters
+    verdicts = [f"pass_{name}" for name in load_constraint_set(spec.constraints).names]
+    earlier = [r for r in manifest.chunks.values() if spec.round_of(r.index) < round_index]
+    only_allowed = sum(r.allowed for r in earlier) >= adaptive.MIN_FIT_POINTS
+    folder = scan_dir(spec.lake_root, spec.name)
+    tables = []
+    for file in sorted({r.file for r in earlier}):
+        location, fs = arrow_location(folder / file)
+        tables.append(pq.read_table(
+            location, filesystem=fs, columns=[*free, "weight", "sampled", *verdicts],
+            filters=[("allowed", "==", True)] if only_allowed else None,
+        ))
+    if not tables:
+        return np.empty((0, len(free))), np.empty(0), np.empty(0, dtype=np.int64)
+    unit = np.column_stack([adaptive.from_range(np.concatenate([t.column(n).to_numpy() for t in tables]), spec.parameters[n]) for n in free])
+    weight = np.concatenate([t.column("weight").to_numpy() for t in tables])
+    sampled = np.concatenate([t.column("sampled").to_numpy(zero_copy_only=False) for t in tables])
+    if spec.sample_rate is not None:  # a stored rejected row stands for 1/sample_rate of them
+        weight = np.where(sampled, weight / spec.sample_rate, weight)
+    failed = sum(np.concatenate([pc.invert(t.column(v)).to_numpy(zero_copy_only=False) for t in tables]).astype(np.int64) for v in verdicts)
+    return unit, weight, np.asarray(failed, dtype=np.int64)
+
+
+def round_record(spec: ScanSpec, manifest: Manifest, round_index: int) -> dict:
+    """The manifest's record of round ``round_index``: its proposal, fitted on the earlier rounds
+    (none, i.e. the prior, for round 0 or when they stored no row)."""
+    if round_index == 0:
+        return {"round": 0, "proposal": None}
+    unit, weight, failed = _earlier_rows(spec, manifest, round_index)
+    unit, weight, target = adaptive.fit_points(unit, weight, failed)
+    if len(unit) == 0:
+        return {"round": round_index, "proposal": None}
+    rng = np.random.default_rng([spec.seed, round_index, FIT_STREAM])
+    return {"round": round_index, "proposal": adaptive.fit(unit, weight, spec.defensive_share, rng, target)}
+
+
+def run_rounds(spec: ScanSpec, engine, manifest: Manifest, record: Callable[[ChunkRecord], None]) -> None:
+    """Run every unrecorded chunk of an adaptive scan, round by round, with ``engine`` (in one
+    ``engine.session()`` where the engine has one: the Ray cluster stays up between rounds);
+    ``record`` records a finished chunk in ``manifest``."""
+    with getattr(engine, "session", contextlib.nullcontext)():
+        _run_rounds(spec, engine, manifest, record)
+
+
+def _run_rounds(spec: ScanSpec, engine, manifest: Manifest, record: Callable[[ChunkRecord], None]) -> None:
+    for round_index in range(spec.n_rounds):
+        todo = [i for i in round_chunks(spec, round_index) if i not in manifest.chunks]
+        if not todo:
+            continue
+        if len(manifest.rounds) <= round_index:  # every earlier round is complete: fit this one
+            manifest.rounds.append(round_record(spec, manifest, round_index))
+            manifest.save(spec.lake_root)
+        engine.run(dataclasses.replace(spec, proposal=manifest.rounds[round_index]), todo, record)

@@ -1,0 +1,158 @@
+"""``dsscan bench --samplers``: what a scan is for, allowed points per CPU-second, of the uniform and
+the adaptive sampler side by side, with the adaptive scan's coverage and weights checked against
+the uniform scan; and a worker's end-to-end rates against the kernel's and pyarrow's own.
+
+Every scan is a real one (local engine, this process, a temporary lake), so its CPU time
+(``time.process_time``) counts sampling, the kernel, storage, writing and the adaptive fits.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import tempfile
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from dsscan.config import ADAPTIVE_DEFAULTS, ADAPTIVE_SAMPLER, SAMPLED_STORE, Fixed, Ranged, ScanSpec
+from lake.catalog import points_dataset
+from lake.manifest import Manifest
+from services.driver import run_scan
+from services.local import LocalEngine
+
+FIG2_PAIRS = (("eta_t", "eta_c"), ("m_S_MeV", "m_nu4_MeV"), ("eta_d", "eta_c"), ("g_D", "U_mu4"), ("kappa_TeV", "eta_d"))
+BINS = 20  # per axis of the coverage and per 1-D histogram
+
+
+@dataclass(frozen=True)
+class SamplerScan:
+    sampler: str
+    points: int
+    allowed: int
+    cpu_s: float
+
+    @property
+    def allowed_per_cpu_s(self) -> float:
+        return self.allowed / self.cpu_s
+
+
+@dataclass(frozen=True)
+class SamplerComparison:
+    scenario: str
+    uniform: SamplerScan
+    adaptive: SamplerScan
+    coverage_all: dict[str, float]  # pair -> share of the uniform scan's occupied bins the adaptive scan occupies
+    coverage_equal: dict[str, float]  # the same with as many adaptive allowed points as the uniform scan has
+    chi2: dict[str, tuple[float, int]]  # parameter -> (chi2, bins) of the weighted allowed-fraction histograms
+
+    @property
+    def gain(self) -> float:
+        """Adaptive over uniform allowed points per CPU-second (nan when the uniform scan found none)."""
+        return self.adaptive.allowed_per_cpu_s / self.uniform.allowed_per_cpu_s if self.uniform.allowed else math.nan
+
+
+def kappa0_variant(spec: ScanSpec) -> ScanSpec:
+    """The kappa = 0 scenario of a config: kappa fixed at 0, eta_d in [0, 2]."""
+    parameters = {**spec.parameters, "kappa_TeV": Fixed(0.0), "eta_d": Ranged(0.0, 2.0)}
+    return dataclasses.replace(spec, name=f"{spec.name}-kappa0", parameters=parameters)
+
+
+def timed_scan(spec: ScanSpec) -> tuple[Manifest, float]:
+    """Run ``spec`` with the local engine; its manifest and the CPU seconds it took."""
+    started = time.process_time()
+    manifest = run_scan(spec, LocalEngine())
+    return manifest, time.process_time() - started
+
+
+def allowed_rows(spec: ScanSpec, manifest: Manifest) -> pa.Table:
+    dataset = points_dataset(spec.lake_root, [manifest])
+    columns = [n for n in spec.free_parameters] + ["weight"]
+    return dataset.to_table(columns=columns, filter=pc.field("allowed"))
+
+
+def _edges(setting: Ranged) -> np.ndarray:
+    if setting.prior == "log":
+        return np.geomspace(setting.low, setting.high, BINS + 1)
+    return np.linspace(setting.low, setting.high, BINS + 1)
+
+
+def occupied(rows: pa.Table, pair: tuple[str, str], spec: ScanSpec) -> np.ndarray:
+    x, y = pair
+    counts, _, _ = np.histogram2d(rows.column(x).to_numpy(), rows.column(y).to_numpy(),
+                                  bins=[_edges(spec.parameters[x]), _edges(spec.parameters[y])])
+    return counts > 0
+
+
+def coverage(adaptive: pa.Table, uniform: pa.Table, spec: ScanSpec) -> dict[str, float]:
+    """Per Fig. 2 pair of free parameters: the share of the 20 x 20 bins occupied by the uniform
+    scan's allowed points that the adaptive scan's allowed points occupy too."""
+    shares = {}
+    for pair in FIG2_PAIRS:
+        if all(isinstance(spec.parameters[n], Ranged) for n in pair):
+            wanted = occupied(uniform, pair, spec)
+            shares["-".join(pair)] = float((wanted & occupied(adaptive, pair, spec)).sum() / max(1, wanted.sum()))
+    return shares
+
+
+def weighted_chi2(adaptive: pa.Table, adaptive_points: int, uniform: pa.Table, uniform_points: int,
+                  spec: ScanSpec) -> dict[str, tuple[float, int]]:
+    """Per free parameter: chi2 between the allowed fraction per bin of the uniform scan (count / points,
+    Poisson errors, from the adaptive estimate where the uniform scan saw fewer: an empty bin is no
+    certainty) and of the adaptive scan (sum of weights / points, error sqrt(sum w^2) / points), and the
+    number of bins that either fills."""
+    result = {}
+    for name in spec.free_parameters:
+        edges = _edges(spec.parameters[name])
+        counts, _ = np.histogram(uniform.column(name).to_numpy(), bins=edges)
+        w = adaptive.column("weight").to_numpy()
+        sums, _ = np.histogram(adaptive.column(name).to_numpy(), bins=edges, weights=w)
+        squares, _ = np.histogram(adaptive.column(name).to_numpy(), bins=edges, weights=w * w)
+        expected_counts = np.maximum(counts, sums / adaptive_points * uniform_points)
+        variance = expected_counts / uniform_points**2 + squares / adaptive_points**2
+        filled = variance > 0
+        difference = counts / uniform_points - sums / adaptive_points
+        result[name] = (float((difference[filled] ** 2 / variance[filled]).sum()), int(filled.sum()))
+    return result
+
+
+def compare_samplers(base: ScanSpec, scenario: str, uniform_points: int, adaptive_points: int) -> SamplerComparison:
+    """A uniform and an adaptive scan of ``base``'s ranges, each into its own temporary lake."""
+    scans, rows = {}, {}
+    # The uniform scan stores the allowed points alone (the cheapest policy: the comparison is
+    # conservative); the adaptive one the default allowed+sample, whose rejected sample its early
+    # rounds fit on.
+    uniform = {"store": "allowed", "sample_rate": None, "round_points": None, "defensive_share": None}
+    rounds = {key: getattr(base, key) or default for key, default in ADAPTIVE_DEFAULTS.items()}  # the config's, if adaptive
+    adaptive = {"store": SAMPLED_STORE, "sample_rate": base.sample_rate or 0.01, **rounds}
+    for sampler, points, settings in (("uniform", uniform_points, uniform), (ADAPTIVE_SAMPLER, adaptive_points, adaptive)):
+        with tempfile.TemporaryDirectory(prefix="dsscan-samplers-") as lake:
+            spec = dataclasses.replace(base, name=f"{scenario}-{sampler}", sampler=sampler, points=points, lake_root=lake, **settings)
+            manifest, cpu_s = timed_scan(spec)
+            scans[sampler] = SamplerScan(sampler, points, manifest.totals()["allowed"], cpu_s)
+            rows[sampler] = allowed_rows(spec, manifest)
+    uniform, adaptive = rows["uniform"], rows[ADAPTIVE_SAMPLER]
+    rng = np.random.default_rng(0)
+    equal = adaptive.take(np.sort(rng.choice(len(adaptive), size=min(len(adaptive), len(uniform)), replace=False)))
+    return SamplerComparison(
+        scenario=scenario, uniform=scans["uniform"], adaptive=scans[ADAPTIVE_SAMPLER],
+        coverage_all=coverage(adaptive, uniform, base), coverage_equal=coverage(equal, uniform, base),
+        chi2=weighted_chi2(adaptive, adaptive_points, uniform, uniform_points, base),
+    )
+
+
+def format_comparison(c: SamplerComparison) -> str:
+    lines = [f"scenario {c.scenario}:"]
+    for s in (c.uniform, c.adaptive):
+        lines.append(f"  {s.sampler:<9} {s.points:>13,} points  {s.allowed:>9,} allowed  {s.cpu_s:8.1f} CPU s  "
+                     f"{s.allowed_per_cpu_s:12,.1f} allowed/CPU s")
+    lines.append(f"  adaptive / uniform, allowed points per CPU second: {c.gain:,.0f} x")
+    for label, shares in (("all adaptive allowed points", c.coverage_all),
+                          (f"{min(c.uniform.allowed, c.adaptive.allowed):,} adaptive allowed points", c.coverage_equal)):
+        cells = ", ".join(f"{pair} {share:.1%}" for pair, share in shares.items())
+        lines.append(f"  coverage of the uniform scan's occupied 20x20 bins, {label}: {cells}")
+    cells = ", ".join(f"{name} {chi2:.1f}/{bins}" for name, (chi2, bins) in c.chi2.items())
+    lines.append(f"  weighted 1-D allowed-fraction histograms vs uniform, chi2/bins: {cells}")
+    return "\n".join(lines)

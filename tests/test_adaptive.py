@@ -1,0 +1,150 @@
+"""The adaptive sampler: exact weights (weighted counts estimate analytic prior fractions), the
+defensive share, rounds recorded in the manifest, resume mid-round, and its config."""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import config_doc, run_cli
+from dsscan import adaptive
+from dsscan.config import load_config, to_toml
+from dsscan.plan import WEIGHT, chunk_points
+from lake.catalog import open_catalog
+from lake.layout import chunk_file_name, manifest_path, scan_dir
+from lake.manifest import COMPLETE, INTERRUPTED, Manifest
+from lake.writer import read_schema
+from services import make_engine
+from services.driver import run_scan
+
+CHUNK, ROUND, POINTS = 1_000, 2_000, 6_000  # three rounds of two chunks
+SHARE = 0.2
+
+
+def blob_proposal(dims: int = 3, centre: float = 0.3, width: float = 0.05) -> dict:
+    """A proposal fitted to a Gaussian blob of points around ``centre`` in the unit cube."""
+    rng = np.random.default_rng(1)
+    unit = np.clip(rng.normal(centre, width, size=(500, dims)), 1e-6, 1 - 1e-6)
+    return adaptive.fit(unit, np.ones(len(unit)), SHARE, np.random.default_rng(2), "blob")
+
+
+def weighted_share(inside: np.ndarray, weight: np.ndarray) -> tuple[float, float]:
+    """sum(w 1_region) / n and its standard error."""
+    terms = np.where(inside, weight, 0.0)
+    return terms.mean(), terms.std(ddof=1) / math.sqrt(len(terms))
+
+
+@pytest.mark.parametrize("box, volume", [
+    ((0.25, 0.35), 0.1**3),  # where the proposal crowds its points
+    ((0.6, 1.0), 0.4**3),  # where only the defensive prior share reaches
+    ((0.0, 0.5), 0.5**3),  # across both
+])
+def test_weighted_counts_estimate_a_box_prior_volume(box, volume):
+    unit, weight = adaptive.draw(blob_proposal(), 3, 50_000, np.random.default_rng(3))
+    inside = ((unit > box[0]) & (unit < box[1])).all(axis=1)
+    estimate, error = weighted_share(inside, weight)
+    assert abs(estimate - volume) < 4 * error, (estimate, volume, error)
+    assert inside.mean() != pytest.approx(volume, rel=0.3) or box == (0.0, 0.5)  # unweighted counts would not
+
+
+def test_a_defensive_share_of_every_chunk_comes_from_the_prior_and_bounds_the_weights():
+    count = 50_000
+    unit, weight = adaptive.draw(blob_proposal(), 3, count, np.random.default_rng(4))
+    from_prior = math.ceil(SHARE * count)
+    assert weight.max() <= 1 / (from_prior / count)
+    far = ((unit > 0.6) & (unit < 1.0)).all(axis=1)  # the proposal's Gaussians leave this box to the prior
+    expected = from_prior * 0.4**3
+    assert abs(far.sum() - expected) < 5 * math.sqrt(expected)
+    assert far[from_prior:].sum() < 0.01 * expected
+
+
+def test_the_proposal_is_json_numbers_and_draws_the_same_bits_from_them():
+    import json
+
+    proposal = blob_proposal()
+    again = json.loads(json.dumps(proposal))
+    first = adaptive.draw(proposal, 3, 1_000, np.random.default_rng(5))
+    second = adaptive.draw(again, 3, 1_000, np.random.default_rng(5))
+    assert all(np.array_equal(a, b) for a, b in zip(first, second))
+
+
+@pytest.fixture
+def adaptive_config(write_config):
+    doc = config_doc(scan={"name": "adaptive", "points": POINTS, "chunk_size": CHUNK, "sampler": "adaptive",
+                           "round_points": ROUND, "defensive_share": SHARE})
+    return write_config(doc)
+
+
+def stored(lake) -> tuple:
+    con = open_catalog(lake)
+    return con.sql("SELECT * EXCLUDE (scan) FROM points ORDER BY point_id").to_arrow_table()
+
+
+def test_an_adaptive_scan_records_its_rounds_and_weighted_counts_estimate_prior_fractions(adaptive_config, tmp_path):
+    spec = load_config(adaptive_config, lake_root=str(tmp_path))
+    manifest = run_scan(spec, make_engine("local"))
+    assert manifest.status == COMPLETE
+    assert [r["round"] for r in manifest.rounds] == [0, 1, 2] and manifest.rounds[0]["proposal"] is None
+    assert all(r["proposal"]["defensive_share"] == SHARE for r in manifest.rounds[1:])
+    table = stored(tmp_path)
+    assert read_schema(scan_dir(tmp_path, "adaptive") / chunk_file_name(0)).field(WEIGHT).metadata[b"unit"] == b"1"
+    weight = table.column(WEIGHT).to_numpy()
+    first_round = table.column("point_id").to_numpy() < ROUND
+    assert (weight[first_round] == 1).all() and (weight[~first_round] != 1).any()
+    # m_S_MeV uniform on [10, 150], eta_t on [0, 0.02]: the box m_S < 50, eta_t > 0.01 holds 2/7 * 1/2 of the prior
+    box = (table.column("m_S_MeV").to_numpy() < 50) & (table.column("eta_t").to_numpy() > 0.01)
+    estimate, error = weighted_share(box, weight)
+    assert abs(estimate - 40 / 140 * 0.5) < 4 * error
+
+
+def test_the_resolved_adaptive_config_reads_back(adaptive_config, write_config):
+    spec = load_config(adaptive_config)
+    assert (spec.round_points, spec.defensive_share, spec.n_rounds) == (ROUND, SHARE, 3)
+    assert load_config(write_config(to_toml(spec))) == spec
+
+
+def test_a_chunk_needs_its_rounds_proposal(adaptive_config):
+    spec = load_config(adaptive_config)
+    assert (chunk_points(spec, 1)[WEIGHT] == 1).all()  # round 0: the prior
+    with pytest.raises(ValueError, match="belongs to adaptive round 1"):
+        chunk_points(spec, 2)
+
+
+def test_an_adaptive_scan_interrupted_mid_round_resumes_to_the_uninterrupted_content(adaptive_config, tmp_path):
+    reference_lake, lake = tmp_path / "reference", tmp_path / "stopped"
+    run_scan(load_config(adaptive_config, lake_root=str(reference_lake)), make_engine("local"))
+    spec = load_config(adaptive_config, lake_root=str(lake))
+
+    def stop_in_round_one(record) -> None:
+        if record.index == 2:  # the first of round 1's two chunks
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_scan(spec, make_engine("local"), stop_in_round_one)
+    stopped = Manifest.load(manifest_path(lake, "adaptive"))
+    assert stopped.status == INTERRUPTED and sorted(stopped.chunks) == [0, 1, 2] and len(stopped.rounds) == 2
+    resumed = run_scan(spec, make_engine("local"), resume=True)
+    reference = Manifest.load(manifest_path(reference_lake, "adaptive"))
+    assert resumed.status == COMPLETE and resumed.rounds == reference.rounds
+    assert stored(lake).equals(stored(reference_lake))
+
+
+def test_a_lake_written_before_weights_still_queries_with_null_weights(write_config, tmp_path, capsys):
+    assert run_cli("scan", write_config(config_doc(scan={"name": "new"})), "--lake", tmp_path, "--engine", "local", "--no-progress") == 0
+    old = scan_dir(tmp_path, "old")  # the same scan as a dsscan before weights wrote it
+    shutil.copytree(scan_dir(tmp_path, "new"), old)
+    for path in old.glob("*.parquet"):
+        pq.write_table(pq.read_table(path).drop_columns([WEIGHT]), path)
+    manifest = Manifest.load(manifest_path(tmp_path, "new"))
+    manifest.scan = "old"
+    manifest.save(tmp_path)
+    capsys.readouterr()
+    query = "SELECT scan, count(*) AS n, count(weight) AS weighted, sum(coalesce(weight, 1)) AS w FROM points GROUP BY scan ORDER BY scan"
+    assert run_cli("sql", query, "--lake", tmp_path, "--format", "json") == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows == [{"scan": "new", "n": 600, "weighted": 600, "w": 600.0}, {"scan": "old", "n": 600, "weighted": 0, "w": 600.0}]
+    assert run_cli("lake", "info", "old", "--lake", tmp_path) == 0 and run_cli("lake", "verify", "new", "--lake", tmp_path) == 0
