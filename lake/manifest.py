@@ -133,6 +133,7 @@ _JSON_TYPES = {"int": int, "str": str, "float": (int, float), "dict": dict, "lis
 # What readers use beyond the dataclass fields: "key" -> type, or -> nested layout.
 _DOCUMENT_LAYOUT = {
     "format": "int", "scan": "str", "chunks_planned": "int", "status": "str", "chunks": "list", "environment": "dict",
+    "rounds": "list",
     "config": {"scan": {"name": "str", "seed": "int", "points": "int", "chunk_size": "int", "constraints": "str",
                         "sampler": "str", "store": "str"},
                "parameters": "dict"},
