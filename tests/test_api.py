@@ -1,0 +1,147 @@
+"""The Python API (``dsscan.run_scan``, ``open_lake``, ``point``): its public names are pinned, and
+each call gives what the matching CLI command gives, errors included."""
+from __future__ import annotations
+
+import json
+import pydoc
+import subprocess
+import sys
+
+import pytest
+
+import dsscan
+from conftest import config_doc, run_cli
+from lake.layout import manifest_path
+from lake.manifest import Manifest
+
+PUBLIC_NAMES = ["run_scan", "open_lake", "point", "evaluate", "Lake", "Point", "__version__"]
+PAPER_POINT = dict(  # paper 001's benchmark (Table II), as in docs/cli.md
+    kappa_TeV=0.42, eta_d=0.56, eta_u=0.002, eta_c=0.002, eta_t=0.002, g_D=0.29, U_mu4=4.5e-3, m_S_MeV=133, m_nu4_MeV=416
+)
+
+
+def cli_json(capsys, *argv) -> dict:
+    capsys.readouterr()
+    assert run_cli(*argv, "--json") == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def cli_error(capsys, *argv) -> str:
+    capsys.readouterr()
+    assert run_cli(*argv) == 2
+    return capsys.readouterr().err.strip().removeprefix("dsscan: error: ")
+
+
+def test_public_names_are_pinned_and_listed_by_help():
+    assert dsscan.__all__ == PUBLIC_NAMES
+    assert set(PUBLIC_NAMES) <= set(dir(dsscan))
+    text = pydoc.render_doc(dsscan, renderer=pydoc.plaintext)
+    for name in ("run_scan", "open_lake", "point", "evaluate"):
+        assert f"{name}(" in text
+        assert getattr(dsscan, name).__doc__
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        dsscan.nope  # noqa: B018
+
+
+def test_the_api_names_import_no_engine_database_or_app():
+    probe = (
+        "import sys, dsscan; dsscan.run_scan, dsscan.open_lake, dsscan.point\n"
+        "print(sorted(m for m in ('duckdb', 'ray', 'dask', 'streamlit', 'services', 'lake') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["[]"]
+
+
+def test_lake_sql_scans_status_and_points_agree_with_the_cli(small_lake, capsys):
+    lake = dsscan.open_lake(small_lake)
+    manifest = Manifest.load(manifest_path(small_lake, "small"))
+    assert lake.sql("select count(*) from points where scan = 'small'").fetchall() == [(manifest.totals()["rows"],)]
+    assert lake.sql("select * from points where scan = 'small'").arrow().read_all().num_rows == manifest.totals()["rows"]
+    assert lake.scan_names() == ["sampled", "small"]
+    assert list(lake.scans().df()["scan"]) == ["sampled", "small"]
+    assert lake.status("small") == cli_json(capsys, "status", "small", "--lake", small_lake)
+    sampled = lake.sql("select count(*) from points where scan = 'sampled' and sampled").fetchall()[0][0]
+    kept = lake.points("sampled", ["eta_t", "eta_c"], where="sampled").df()
+    assert list(kept.columns) == ["eta_t", "eta_c"] and len(kept) == sampled > 0
+    assert lake.points("sampled").df()["scan"].unique().tolist() == ["sampled"]
+
+
+def test_lake_errors_are_the_clis_one_line_errors(small_lake, tmp_path, capsys):
+    lake = dsscan.open_lake(small_lake)
+    for query in ("delete from points", "select nope from points"):
+        with pytest.raises(ValueError) as raised:
+            lake.sql(query)
+        assert str(raised.value) == cli_error(capsys, "sql", query, "--lake", small_lake)
+    with pytest.raises(ValueError) as raised:
+        lake.status("missing")
+    assert str(raised.value) == cli_error(capsys, "status", "missing", "--lake", small_lake)
+    with pytest.raises(ValueError, match="no scan named 'missing'.*it holds sampled, small"):
+        lake.points("missing")
+    with pytest.raises(ValueError) as raised:
+        dsscan.open_lake(tmp_path)
+    assert str(raised.value) == cli_error(capsys, "sql", "select 1", "--lake", tmp_path)
+
+
+def test_point_is_what_dsscan_point_prints(capsys):
+    found = dsscan.point(**PAPER_POINT)
+    argv = ["point", *(f"{name}={value}" for name, value in PAPER_POINT.items())]
+    assert found.to_dict() == cli_json(capsys, *argv)
+    capsys.readouterr()
+    assert run_cli(*argv) == 0
+    assert str(found) + "\n" == capsys.readouterr().out
+    assert found.verdict == "NOT allowed by datta2024: fails Bp_Kpnunu" and not found.allowed
+    assert repr(found) == f"<dsscan point: {found.verdict}>"
+    assert found["m_S_MeV"] == 133.0
+
+
+@pytest.mark.parametrize(
+    "change, named",
+    [({"kappa": 1.0}, "unknown parameter 'kappa'"), ({"m_S_MeV": "heavy"}, "'m_S_MeV': expected a number"),
+     ({"U_mu4": None}, "missing parameters U_mu4"), ({"m_S_MeV": 500.0}, "m_S_MeV")],
+    ids=["unknown", "not a number", "missing", "outside the domain"],
+)
+def test_point_errors_are_the_clis(change, named, capsys):
+    parameters = {n: v for n, v in (PAPER_POINT | change).items() if v is not None}
+    with pytest.raises(ValueError, match=named) as raised:
+        dsscan.point(**parameters)
+    assert str(raised.value) == cli_error(capsys, "point", *(f"{n}={v}" for n, v in parameters.items()))
+
+
+def test_run_scan_stores_what_the_cli_scan_stores(write_config, tmp_path, capsys):
+    doc = config_doc(scan={"name": "api"})
+    found = dsscan.run_scan(doc, engine="local", lake=tmp_path / "api")
+    assert run_cli("scan", write_config(doc), "--engine", "local", "--lake", tmp_path / "cli", "--no-progress") == 0
+    via_cli = Manifest.load(manifest_path(tmp_path / "cli", "api"))
+    via_api = Manifest.load(manifest_path(tmp_path / "api", "api"))
+    assert {i: c.sha256 for i, c in via_api.chunks.items()} == {i: c.sha256 for i, c in via_cli.chunks.items()}
+    assert found == cli_json(capsys, "status", "api", "--lake", tmp_path / "api") | {"lake": str(tmp_path / "api")}
+    assert found["status"] == "complete" and found["points"] == doc["scan"]["points"]
+    resumed = dsscan.run_scan(write_config(doc), engine="local", lake=tmp_path / "api", resume=True)
+    assert resumed["chunks_recorded"] == found["chunks_recorded"]
+
+
+@pytest.mark.parametrize(
+    "doc, options",
+    [
+        (config_doc(scan={"points": 0}), {}),
+        (config_doc(parameters={"m_S_MeV": {"range": [10, 150], "prior": "flat"}}), {}),
+        (config_doc(), {"workers": 2}),
+    ],
+    ids=["scan.points", "prior", "workers"],
+)
+def test_run_scan_errors_are_the_clis(doc, options, write_config, tmp_path, capsys):
+    path = write_config(doc)
+    with pytest.raises(ValueError) as raised:
+        dsscan.run_scan(path, engine="local", lake=tmp_path, **options)
+    cli_options = [word for name, value in options.items() for word in (f"--{name}", value)]
+    assert str(raised.value) == cli_error(capsys, "scan", path, "--engine", "local", "--lake", tmp_path, *cli_options)
+    assert not any(tmp_path.glob("scan=*"))
+    with pytest.raises(ValueError, match="scan.points: expected an integer >= 1"):
+        dsscan.run_scan(config_doc(scan={"points": 0}), lake=tmp_path)  # a dict: the key path, no file name
+
+
+def test_run_scan_refuses_a_scan_the_lake_holds(small_lake, capsys, write_config):
+    path = write_config(config_doc())
+    with pytest.raises(ValueError) as raised:
+        dsscan.run_scan(path, engine="local", lake=small_lake)
+    assert str(raised.value) == cli_error(capsys, "scan", path, "--engine", "local", "--lake", small_lake)
