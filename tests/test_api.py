@@ -10,7 +10,7 @@ import sys
 import pytest
 
 import dsscan
-from conftest import config_doc, run_cli
+from conftest import REPO, config_doc, run_cli
 from lake.layout import manifest_path
 from lake.manifest import Manifest
 
@@ -41,6 +41,15 @@ def test_public_names_are_pinned_and_listed_by_help():
         assert getattr(dsscan, name).__doc__
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         dsscan.nope  # noqa: B018
+
+
+def test_the_api_page_documents_every_public_name():
+    text = (REPO / "docs" / "api.md").read_text()
+    functions = [n for n in PUBLIC_NAMES if callable(getattr(dsscan, n)) and not isinstance(getattr(dsscan, n), type)]
+    assert all(f"## `dsscan.{name}(" in text for name in functions)
+    lake_methods = [n for n in vars(dsscan.Lake) if not n.startswith("_")]
+    assert all(f"Lake.{name}(" in text for name in lake_methods)
+    assert all(f"point.{name}" in text for name in vars(dsscan.Point) if not name.startswith("_"))
 
 
 def test_the_api_names_import_no_engine_database_or_app():
