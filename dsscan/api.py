@@ -43,8 +43,8 @@ def run_scan(
     provenance, worker time) plus ``"lake"``, the lake root, for ``open_lake``.
     Raises ``ValueError``/``FileNotFoundError`` with the CLI's one-line message for a config or
     lake mistake (before anything is written), ``services.engine.ChunkFailedError`` when a chunk
-    fails three times; on that or on ``KeyboardInterrupt`` the recorded chunks are kept and
-    ``resume=True`` continues.
+    fails three times; on that or on ``KeyboardInterrupt`` the recorded chunks are kept, the
+    exception's note says how many, and ``resume=True`` continues.
     """
     from tqdm.auto import tqdm
 
@@ -52,6 +52,7 @@ def run_scan(
     from dsscan.config import load_config, parse_config
     from services import DEFAULT_ENGINE, make_engine
     from services.driver import ensure_new_scan, run_scan as drive, stopped_scan
+    from services.engine import ChunkFailedError
 
     lake_root = None if lake is None else os.fspath(lake)
     if isinstance(config, Mapping):
@@ -65,16 +66,19 @@ def run_scan(
         recorded = {}
     chosen = make_engine(engine or DEFAULT_ENGINE, workers, address)
     bar = tqdm(total=spec.n_chunks, initial=len(recorded), unit="chunk", desc=f"scan {spec.name!r} ({chosen.name})")
-    allowed = sum(c.allowed for c in recorded.values())
+    chunks, allowed = len(recorded), sum(c.allowed for c in recorded.values())
 
     def on_chunk(chunk) -> None:
-        nonlocal allowed
-        allowed += chunk.allowed
+        nonlocal chunks, allowed
+        chunks, allowed = chunks + 1, allowed + chunk.allowed
         bar.set_postfix_str(f"{allowed:,} allowed", refresh=False)
         bar.update(1)
 
     try:
         manifest = drive(spec, chosen, on_chunk, resume=resume)
+    except (KeyboardInterrupt, ChunkFailedError) as exc:
+        exc.add_note(f"{chunks} of {spec.n_chunks} chunks of scan {spec.name!r} are recorded; run_scan(..., resume=True) continues it")
+        raise
     finally:
         bar.close()
     return summary(manifest) | {"lake": spec.lake_root}
@@ -145,7 +149,7 @@ class Lake:
         if scan not in self.scan_names():
             raise ValueError(f"no scan named {scan!r} under lake root {self.root!r}; it holds {', '.join(self.scan_names())}")
         selected = "*" if columns is None else ", ".join(_identifier(c) for c in columns)
-        condition = f"scan = '{scan}'" + ("" if where is None else f" AND ({where})")  # scan names are [A-Za-z0-9._-]
+        condition = "scan = '" + scan.replace("'", "''") + "'" + ("" if where is None else f" AND ({where})")
         return self.sql(f"SELECT {selected} FROM points WHERE {condition}")
 
 
