@@ -157,7 +157,7 @@ def _identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Point:
     """One evaluated parameter point: ``values`` maps every parameter, observable (``dsscan.schema``
     names and units), ``pass_<constraint>``, ``allowed`` and ``scenario`` to its value, as one row of
