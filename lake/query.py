@@ -1,18 +1,74 @@
-"""Queries the explorer app asks of the catalog; the heavy lifting stays in DuckDB."""
+"""Every query the explorer asks of the catalog (``lake.catalog``); the heavy lifting stays in DuckDB.
+
+Nothing here loads a scan whole: counts, ranges and 2-D histograms are aggregated by DuckDB and
+only samples of at most a few thousand rows come back. Each stored row stands for
+``point_weight_sql`` points of its scan: 1 for a row of a scan that keeps every point or an
+allowed row, ``1 / sample_rate`` for a rejected row that ``store = "allowed+sample"`` kept, times
+the row's ``weight`` column where the lake has one (importance sampling).
+"""
 from __future__ import annotations
 
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass
+from typing import Sequence
+
 import duckdb
+import numpy as np
 import pandas as pd
 
+from lake.catalog import read_only_query
+from lake.layout import manifest_paths
+from lake.storage import LakePath
+
 NUMERIC_TYPES = ("DOUBLE", "FLOAT", "BIGINT", "INTEGER", "UBIGINT")
+WEIGHT_COLUMN = "weight"  # importance weight of a row, 1 where the column is absent
+MANIFEST_COUNTS = {"allowed": "allowed", "true": "rows"}  # row conditions the scans table counts
+SCENARIO_OF_FIXED_KAPPA = {True: "kappa0", False: "kappa"}  # schema.SCENARIOS: kappa_TeV == 0 or not
 
 
-def _identifier(name: str) -> str:
+def identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class ScanInfo:
+    """One scan of the lake as the app sees it, from the ``scans`` table (no data read)."""
+
+    scan: str
+    rows: int
+    allowed: int
+    store: str
+    sample_rate: float | None
+    constraint_set: str
+    scenarios: tuple[str, ...]  # from the config: kappa_TeV fixed at 0 -> kappa0 only
+
+
+def _scenarios(config: dict) -> tuple[str, ...]:
+    kappa = config["parameters"].get("kappa_TeV")
+    if isinstance(kappa, (int, float)):
+        return (SCENARIO_OF_FIXED_KAPPA[kappa == 0],)
+    if isinstance(kappa, dict) and "range" in kappa:
+        # the samplers draw inside the open range: kappa = 0 is never drawn
+        return ("kappa",)
+    return ("kappa", "kappa0")  # tied to another parameter or listed in a file: either
+
+
+def scan_infos(con: duckdb.DuckDBPyConnection) -> list[ScanInfo]:
+    rows = con.execute(
+        "SELECT scan, rows, allowed, store, sample_rate, constraint_set, config FROM scans WHERE rows > 0 ORDER BY scan"
+    ).fetchall()
+    return [ScanInfo(s, r, a, st, rate, cs, _scenarios(json.loads(cfg))) for s, r, a, st, rate, cs, cfg in rows]
+
+
 def scan_names(con: duckdb.DuckDBPyConnection) -> list[str]:
-    return [row[0] for row in con.execute("SELECT scan FROM scans WHERE rows > 0 ORDER BY scan").fetchall()]
+    return [info.scan for info in scan_infos(con)]
 
 
 def numeric_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -21,15 +77,201 @@ def numeric_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [name for name, type_, *_ in described if type_ in NUMERIC_TYPES and name != "point_id"]
 
 
-def log_log_sample(
-    con: duckdb.DuckDBPyConnection, scan: str, x: str, y: str, allowed_only: bool, limit: int, seed: int
-) -> tuple[pd.DataFrame, int]:
-    """Up to ``limit`` rows (a repeatable random sample) of ``x``, ``y``, ``scenario`` and ``allowed``
-    of one scan where both columns are positive, and how many such rows there are."""
-    where = f"scan = ? AND {_identifier(x)} > 0 AND {_identifier(y)} > 0" + (" AND allowed" if allowed_only else "")
-    selected = f"SELECT {_identifier(x)}, {_identifier(y)}, scenario, allowed FROM points WHERE {where}"
-    total = con.execute(f"SELECT count(*) FROM ({selected})", [scan]).fetchone()[0]
+def pass_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The stored verdict columns ``pass_<constraint>`` of ``points``, in schema order."""
+    return [row[0] for row in con.execute("DESCRIBE points").fetchall() if row[0].startswith("pass_")]
+
+
+def point_weight_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """How many points of its scan one stored row stands for, as SQL (the one place this is decided)."""
+    rates = con.execute("SELECT scan, sample_rate FROM scans WHERE sample_rate IS NOT NULL").fetchall()
+    weight = "1.0"
+    if rates:
+        cases = " ".join(f"WHEN {literal(scan)} THEN {1.0 / rate!r}" for scan, rate in rates)
+        weight = f"(CASE WHEN allowed THEN 1.0 ELSE (CASE scan {cases} ELSE 1.0 END) END)"
+    described = {row[0] for row in con.execute("DESCRIBE points").fetchall()}
+    if WEIGHT_COLUMN in described:
+        weight = f"{weight} * coalesce({identifier(WEIGHT_COLUMN)}, 1.0)"
+    return weight
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which stored rows a view shows: some scans, each parameter within a closed range."""
+
+    scans: tuple[str, ...]
+    ranges: tuple[tuple[str, float, float], ...] = ()
+
+    def where(self, *conditions: str) -> tuple[str, list]:
+        """A SQL condition (with ``?`` parameters) for the selection and extra ``conditions``."""
+        parts = [f"scan IN ({', '.join('?' for _ in self.scans)})" if self.scans else "false"]
+        params: list = list(self.scans)
+        for column, low, high in self.ranges:
+            parts.append(f"{identifier(column)} BETWEEN ? AND ?")
+            params += [low, high]
+        parts += [f"({c})" for c in conditions]
+        return " AND ".join(parts), params
+
+
+@dataclass(frozen=True)
+class ColumnRange:
+    low: float | None  # None: no finite value
+    high: float | None
+    low_positive: float | None  # smallest value > 0, for a log axis
+
+
+@dataclass(frozen=True)
+class Overview:
+    """Selected rows, of them those meeting a condition, and the ranges of some columns."""
+
+    rows: int
+    rows_meeting: int
+    ranges: dict[str, ColumnRange]
+
+
+def overview(con: duckdb.DuckDBPyConnection, selection: Selection, condition: str, columns: Sequence[str] = ()) -> Overview:
+    """Counts and each column's finite minimum, maximum and smallest positive value, in one pass
+    (none when the manifests' counts answer: whole scans, no column asked, condition ``allowed``)."""
+    columns = list(dict.fromkeys(columns))
+    if not columns and not selection.ranges and condition in MANIFEST_COUNTS:
+        placeholders = ", ".join("?" for _ in selection.scans) or "NULL"
+        rows, meeting = con.execute(
+            f"SELECT coalesce(sum(rows), 0), coalesce(sum({MANIFEST_COUNTS[condition]}), 0) FROM scans "
+            f"WHERE scan IN ({placeholders})", list(selection.scans),
+        ).fetchone()
+        return Overview(int(rows), int(meeting), {})
+    aggregates = ["count(*)", f"count(*) FILTER ({condition})"]
+    for c in columns:
+        q = identifier(c)
+        finite = f"isfinite({q})"
+        aggregates += [f"min({q}) FILTER ({finite})", f"max({q}) FILTER ({finite})", f"min({q}) FILTER ({finite} AND {q} > 0)"]
+    where, params = selection.where()
+    row = con.execute(f"SELECT {', '.join(aggregates)} FROM points WHERE {where}", params).fetchone()
+    ranges = {c: ColumnRange(*row[2 + 3 * i:5 + 3 * i]) for i, c in enumerate(columns)}
+    return Overview(row[0], row[1], ranges)
+
+
+def sample_rows(
+    con: duckdb.DuckDBPyConnection, columns: Sequence[str], selection: Selection, limit: int, seed: int,
+    condition: str, matching: int,
+) -> pd.DataFrame:
+    """Up to ``limit`` of the ``matching`` rows of the selection meeting ``condition`` (all of them, or a
+    repeatable random sample when there are more), ``columns`` only."""
+    where, params = selection.where(condition)
+    selected = ", ".join(identifier(c) for c in dict.fromkeys(columns))
+    query = f"SELECT {selected} FROM points WHERE {where}"
+    if matching > limit:
+        query = f"SELECT * FROM ({query}) USING SAMPLE reservoir({int(limit)} ROWS) REPEATABLE ({int(seed)})"
+    return con.execute(query, params).df()
+
+
+@dataclass(frozen=True)
+class Binning:
+    """Equal-width bins of one axis over [low, high], in the value or (``log``) in its logarithm."""
+
+    column: str
+    low: float
+    high: float
+    bins: int
+    log: bool
+
+    def index_sql(self) -> str:
+        """The bin index of a row as SQL; NULL outside [low, high] (and for values <= 0 on a log axis)."""
+        v = identifier(self.column)
+        if self.log:
+            v, low, high = f"ln({v})", math.log(self.low), math.log(self.high)
+            guard = f"{identifier(self.column)} > 0 AND "
+        else:
+            low, high, guard = self.low, self.high, ""
+        width = (high - low) or 1.0
+        return (
+            f"CASE WHEN {guard}{identifier(self.column)} BETWEEN {self.low!r} AND {self.high!r} "
+            f"THEN least(floor(({v} - {low!r}) / {width!r} * {self.bins}), {self.bins - 1})::INTEGER END"
+        )
+
+    def edges(self) -> np.ndarray:
+        if self.log:
+            return np.geomspace(self.low, self.high, self.bins + 1)
+        return np.linspace(self.low, self.high, self.bins + 1)
+
+
+def histograms_2d(
+    con: duckdb.DuckDBPyConnection, axes: Sequence[tuple[Binning, Binning]], selection: Selection, *conditions: str
+) -> list[pd.DataFrame]:
+    """One weighted 2-D histogram per (x, y) binning pair, all from one pass over the data
+    (GROUPING SETS): per pair, the non-empty bins as x0, x1, y0, y1 (edges), rows and points
+    (the rows weighted by ``point_weight_sql``)."""
+    if not axes:
+        return []
+    where, params = selection.where(*conditions)
+    inner = [f"{b.index_sql()} AS b{i}_{axis}" for i, pair in enumerate(axes) for axis, b in zip("xy", pair)]
+    inner.append(f"{point_weight_sql(con)} AS w")
+    sets = ", ".join(f"(b{i}_x, b{i}_y)" for i in range(len(axes)))
+    groups = ", ".join(f"b{i}_x, b{i}_y" for i in range(len(axes)))
+    # GROUPING(...) is 0 for exactly the columns of the set a row belongs to
+    which = " ".join(f"WHEN GROUPING(b{i}_x, b{i}_y) = 0 THEN {i}" for i in range(len(axes)))
     frame = con.execute(
-        f"SELECT * FROM ({selected}) USING SAMPLE reservoir({int(limit)} ROWS) REPEATABLE ({int(seed)})", [scan]
+        f"SELECT CASE {which} END AS pair, {groups}, count(*) AS rows, sum(w) AS points "
+        f"FROM (SELECT {', '.join(inner)} FROM points WHERE {where}) GROUP BY GROUPING SETS ({sets})",
+        params,
     ).df()
-    return frame, total
+    out = []
+    for i, (bx, by) in enumerate(axes):
+        part = frame[frame["pair"] == i].dropna(subset=[f"b{i}_x", f"b{i}_y"])
+        ix, iy = part[f"b{i}_x"].to_numpy(int), part[f"b{i}_y"].to_numpy(int)
+        ex, ey = bx.edges(), by.edges()
+        out.append(pd.DataFrame({
+            "x0": ex[ix], "x1": ex[ix + 1], "y0": ey[iy], "y1": ey[iy + 1],
+            "rows": part["rows"].to_numpy(int), "points": part["points"].to_numpy(float),
+        }))
+    return out
+
+
+def pass_fractions(con: duckdb.DuckDBPyConnection, selection: Selection, constraints: Sequence[str]) -> pd.DataFrame:
+    """Per scan and constraint: stored rows, rows passing it, and the fraction of the scan's points
+    passing it (the rows weighted by ``point_weight_sql``)."""
+    if not constraints:
+        return pd.DataFrame(columns=["scan", "constraint", "rows", "rows_passing", "fraction_of_points"])
+    where, params = selection.where()
+    weight = point_weight_sql(con)
+    per = ", ".join(
+        f"count(*) FILTER ({identifier('pass_' + c)}) AS {identifier('n_' + c)}, "
+        f"sum({weight}) FILTER ({identifier('pass_' + c)}) / sum({weight}) AS {identifier('f_' + c)}"
+        for c in constraints
+    )
+    wide = con.execute(f"SELECT scan, count(*) AS rows, {per} FROM points WHERE {where} GROUP BY scan ORDER BY scan", params).df()
+    return pd.DataFrame([
+        {"scan": r["scan"], "constraint": c, "rows": int(r["rows"]), "rows_passing": int(r[f"n_{c}"]),
+         "fraction_of_points": float(r[f"f_{c}"])}
+        for _, r in wide.iterrows() for c in constraints
+    ])
+
+
+def allowed_without(constraints: Sequence[str], dropped: Sequence[str]) -> str:
+    """SQL: the row passes every constraint of ``constraints`` except the ``dropped`` ones."""
+    kept = [identifier(f"pass_{c}") for c in constraints if c not in set(dropped)]
+    return " AND ".join(kept) if kept else "true"
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    frame: pd.DataFrame  # at most the cap's rows
+    total: int  # rows of the whole result
+
+
+def capped_query(con: duckdb.DuckDBPyConnection, query: str, cap: int) -> QueryResult:
+    """A read-only query (``lake.catalog.read_only_query``): its first ``cap`` rows and its row count."""
+    try:
+        relation = read_only_query(con, query)
+        total = relation.aggregate("count(*)").fetchall()[0][0]
+        return QueryResult(relation.limit(cap).df(), total)
+    except duckdb.Error as exc:
+        raise ValueError(str(exc).splitlines()[0]) from None
+
+
+def lake_state(root: str | os.PathLike | LakePath) -> str:
+    """A short fingerprint of the lake's manifests: a cache key that changes when any scan does."""
+    digest = hashlib.sha256()
+    for path in manifest_paths(root):
+        digest.update(str(path).encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,92 @@
+"""Explore: any two columns of the chosen scans against each other, coloured and sliced at will.
+
+Each axis starts linear or logarithmic from the data (``lake.figures.auto_scale``; a column with a
+value <= 0 is offered linear only) and can be switched. Points are coloured by scenario, by
+``allowed``, by one constraint's verdict or by a column; range sliders slice any parameter.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from dsscan.parameters import PARAMETER_NAMES
+from lake.figures import Axis, Chart, Colouring, Panel, auto_scale, chart, column_help, column_title, figure_book
+from lake.query import ColumnRange, Selection, numeric_columns, overview, pass_columns
+from streamlit_app.context import lake_view, run_query
+from streamlit_app.views.chart_output import show_chart
+
+DEFAULT_AXES = ("BR_Bp_Kpnunu", "BR_KL_pi0nunu")  # paper 001 Fig. 3, first panel
+SCALES = ("linear", "log")
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def columns_of(root: str, state: str) -> tuple[list[str], list[str]]:
+    return run_query(root, state, numeric_columns), run_query(root, state, pass_columns)
+
+
+@st.cache_data(show_spinner="Reading the columns' ranges…", max_entries=128)
+def ranges_of(root: str, state: str, scans: tuple[str, ...], columns: tuple[str, ...]) -> dict[str, ColumnRange]:
+    return run_query(root, state, overview, Selection(scans), "allowed", columns).ranges
+
+
+@st.cache_data(show_spinner="Querying the lake…", max_entries=64)
+def explore_spec(root: str, state: str, panel: Panel, selection: Selection, colour: str,
+                 constraint_sets: tuple[str, ...]) -> Chart:
+    return run_query(root, state, lambda con: chart(
+        con, [panel], selection, colouring(colour), every_point_when_few=True,
+        constraint_sets=constraint_sets, title=f"{column_title(panel.y.column)} against {column_title(panel.x.column)}",
+    ))
+
+
+def colouring(choice: str) -> Colouring:
+    if choice == "scenario":
+        return Colouring("scenario", colors=figure_book().scenario_colors)
+    if choice == "allowed" or choice.startswith("pass_"):
+        return Colouring("verdict", choice)
+    return Colouring("column", choice)
+
+
+def axis_scale(label: str, key: str, r: ColumnRange) -> str:
+    options = SCALES if r.low is not None and r.low > 0 else SCALES[:1]
+    default = auto_scale(r.low, r.high)
+    return st.radio(label, options, index=options.index(default), key=key, horizontal=True, bind="query-params",
+                    help=None if len(options) > 1 else "the column has values <= 0: linear only")
+
+
+def domain(column: str, scale: str, r: ColumnRange, sliced: dict[str, tuple[float, float]]) -> tuple[float, float] | None:
+    if column in sliced:
+        return sliced[column]
+    low = r.low_positive if scale == "log" else r.low
+    return (low, r.high) if low is not None and r.high is not None and r.high > low else None
+
+
+def render() -> None:
+    st.subheader("Explore any two columns")
+    view = lake_view()
+    numeric, verdicts = columns_of(view.root, view.state)
+    left, middle, right = st.columns(3)
+    x = left.selectbox("x axis", numeric, index=numeric.index(DEFAULT_AXES[0]), key="x", bind="query-params",
+                       format_func=column_title)
+    y = middle.selectbox("y axis", numeric, index=numeric.index(DEFAULT_AXES[1]), key="y", bind="query-params",
+                         format_func=column_title)
+    colour = right.selectbox("colour by", ["scenario", "allowed", *verdicts, *numeric], key="colour",
+                             bind="query-params", format_func=lambda c: c if c in ("scenario", "allowed") else column_title(c))
+    left.caption(column_help(x))
+    middle.caption(column_help(y))
+    parameters = [p for p in PARAMETER_NAMES if p in numeric]
+    sliced_names = st.sidebar.multiselect("Slice parameters", parameters, key="slice", bind="query-params",
+                                          format_func=column_title)
+    ranges = ranges_of(view.root, view.state, view.selection.scans, tuple(dict.fromkeys([x, y, *parameters])))
+    sliced = {}
+    for p in sliced_names:
+        r = ranges[p]
+        if r.low is None or r.high is None or r.high <= r.low:
+            continue
+        sliced[p] = st.sidebar.slider(column_title(p), r.low, r.high, (r.low, r.high), key=f"range_{p}",
+                                      bind="query-params", format="%.4g", help=column_help(p))
+    x_scale = axis_scale("x scale", "xscale", ranges[x])
+    y_scale = axis_scale("y scale", "yscale", ranges[y])
+    panel = Panel(Axis(x, x_scale, domain(x, x_scale, ranges[x], sliced)),
+                  Axis(y, y_scale, domain(y, y_scale, ranges[y], sliced)))
+    selection = Selection(view.selection.scans, tuple((p, lo, hi) for p, (lo, hi) in sliced.items()))
+    key = (view.root, view.state, panel, selection, colour, view.constraint_sets)
+    show_chart(explore_spec(*key), f"{y}-vs-{x}", lambda: explore_spec(*key).spec)
