@@ -10,6 +10,8 @@ The Python API (docs/api.md); each name is imported on first use, so ``import ds
         one parameter point's observables and verdicts, as ``dsscan point`` prints them
     evaluate(points, constraints="datta2024") -> pyarrow.Table
         many points at once, every observable and verdict, one row per point
+    figures.figure2(lake=None, scans=None), figures.figure3(...) -> figures.Figure
+        paper 001's Figures 2 and 3 as the explorer app draws them; .save("fig.png" | ".pdf" | ".svg")
 
 Errors a user can fix are ``ValueError`` (or ``FileNotFoundError``) with the one-line message
 the command line prints after ``dsscan: error:``.
@@ -28,9 +30,9 @@ from dsscan.evaluate import evaluate  # noqa: E402
 
 # Public name -> the module that defines it (PEP 562: loaded by ``__getattr__`` on first use).
 _LAZY = {"run_scan": "dsscan.api", "open_lake": "dsscan.api", "point": "dsscan.api", "Lake": "dsscan.api", "Point": "dsscan.api"}
-_SUBMODULES: tuple[str, ...] = ()
+_SUBMODULES = ("figures",)
 
-__all__ = ["run_scan", "open_lake", "point", "evaluate", "Lake", "Point", "__version__"]
+__all__ = ["run_scan", "open_lake", "point", "evaluate", "figures", "Lake", "Point", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

@@ -14,7 +14,7 @@ from conftest import REPO, config_doc, run_cli
 from lake.layout import manifest_path
 from lake.manifest import Manifest
 
-PUBLIC_NAMES = ["run_scan", "open_lake", "point", "evaluate", "Lake", "Point", "__version__"]
+PUBLIC_NAMES = ["run_scan", "open_lake", "point", "evaluate", "figures", "Lake", "Point", "__version__"]
 PAPER_POINT = dict(  # paper 001's benchmark (Table II), as in docs/cli.md
     kappa_TeV=0.42, eta_d=0.56, eta_u=0.002, eta_c=0.002, eta_t=0.002, g_D=0.29, U_mu4=4.5e-3, m_S_MeV=133, m_nu4_MeV=416
 )
@@ -47,6 +47,8 @@ def test_the_api_page_documents_every_public_name():
     text = (REPO / "docs" / "api.md").read_text()
     functions = [n for n in PUBLIC_NAMES if callable(getattr(dsscan, n)) and not isinstance(getattr(dsscan, n), type)]
     assert all(f"## `dsscan.{name}(" in text for name in functions)
+    assert all(f"dsscan.figures.{name}(" in text for name in dsscan.figures.__all__ if name != "Figure")
+    assert all(f"Figure.{name}" in text for name in vars(dsscan.figures.Figure) if not name.startswith("_"))
     lake_methods = [n for n in vars(dsscan.Lake) if not n.startswith("_")]
     assert all(f"Lake.{name}(" in text for name in lake_methods)
     assert all(f"point.{name}" in text for name in vars(dsscan.Point) if not name.startswith("_"))
@@ -54,7 +56,7 @@ def test_the_api_page_documents_every_public_name():
 
 def test_the_api_names_import_no_engine_database_or_app():
     probe = (
-        "import sys, dsscan; dsscan.run_scan, dsscan.open_lake, dsscan.point\n"
+        "import sys, dsscan; dsscan.run_scan, dsscan.open_lake, dsscan.point, dsscan.figures\n"
         "print(sorted(m for m in ('duckdb', 'ray', 'dask', 'streamlit', 'services', 'lake') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
@@ -154,3 +156,35 @@ def test_run_scan_refuses_a_scan_the_lake_holds(small_lake, capsys, write_config
     with pytest.raises(ValueError) as raised:
         dsscan.run_scan(path, engine="local", lake=small_lake)
     assert str(raised.value) == cli_error(capsys, "scan", path, "--engine", "local", "--lake", small_lake)
+
+
+def test_figures_are_the_apps_figures_of_every_scan_and_its_constraint_set(small_lake):
+    from lake.catalog import open_catalog
+    from lake.figures import figure_book, figure_chart
+    from lake.query import Selection
+
+    assert dsscan.figures.names() == ["figure2", "figure3"]
+    for name in ("figure2", "figure3"):
+        drawn = getattr(dsscan.figures, name)(small_lake)
+        app = figure_chart(open_catalog(small_lake), figure_book().figures[name], Selection(("sampled", "small")), ("datta2024",))
+        assert drawn.spec == app.spec and drawn.summary == app.summary
+    one = dsscan.figures.figure3(dsscan.open_lake(small_lake), scans=["sampled"])
+    assert one.summary.rows == dsscan.open_lake(small_lake).status("sampled")["rows"]
+
+
+def test_a_figure_saves_and_shows_itself_in_jupyter(small_lake, tmp_path):
+    """SVG here; PNG and PDF, slower to render, in the notebook test."""
+    figure = dsscan.figures.figure3(small_lake)
+    assert figure.save(tmp_path / "figure3.SVG").read_text().startswith("<svg")
+    bundle = figure._repr_mimebundle_()
+    assert bundle[dsscan.figures.VEGA_LITE_MIME] == figure.spec
+    assert bundle["image/svg+xml"].startswith("<svg") and bundle["text/plain"] == repr(figure)
+    with pytest.raises(ValueError, match=r"figure3.jpg: cannot save a figure as .jpg; use one of .png, .pdf, .svg"):
+        figure.save(tmp_path / "figure3.jpg")
+
+
+def test_figure_errors_name_what_exists(small_lake):
+    with pytest.raises(ValueError, match="no figure named 'figure4'; the figures are figure2, figure3"):
+        dsscan.figures.draw("figure4", small_lake)
+    with pytest.raises(ValueError, match="no stored rows of scan 'missing'.*the scans with stored rows are sampled, small"):
+        dsscan.figures.figure2(small_lake, scans=["missing"])

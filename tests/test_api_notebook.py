@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+import tomllib
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from conftest import REPO, config_doc
 
@@ -26,9 +30,15 @@ lake = dsscan.open_lake(sys.argv[2])
 (count,) = lake.sql("select count(*) from points").fetchall()
 found = dsscan.point(kappa_TeV=1.22, eta_d=0.17, eta_u=0.0, eta_c=-0.13, eta_t=0.0054, g_D=2.18, U_mu4=4.86e-3,
                      m_S_MeV=38, m_nu4_MeV=413)
+figure = dsscan.figures.figure3(lake)
+figure.save(sys.argv[3])
 print(json.dumps({"summary": summary, "count": count[0], "point": found.to_dict(), "report": str(found),
+                  "figure_rows": figure.summary.rows,
                   "app_imported": "streamlit_app" in sys.modules or "streamlit" in sys.modules}))
 """
+FIGURES = tomllib.loads((REPO / "dsscan" / "data" / "figures.toml").read_text())["figure"]
+HUE_TOLERANCE = 8  # of 256 around the hue circle
+MIN_PIXELS_PER_POINT = 20  # a point is a disc of ~150 pixels in a PNG at 4 pixels per point
 
 # Interrupted (a notebook's "interrupt kernel" is SIGINT), then resumed, in one session.
 INTERRUPTED_SESSION = """
@@ -53,7 +63,8 @@ def run_python(*argv: str, cwd) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 def test_a_fresh_interpreter_scans_queries_and_evaluates_with_dsscan_alone(tmp_path):
     doc = config_doc(scan={"name": "fresh"})
-    done = run_python("-c", textwrap.dedent(FRESH_SESSION), json.dumps(doc), str(tmp_path / "lake"), cwd=tmp_path)
+    png = tmp_path / "figure3.png"
+    done = run_python("-c", textwrap.dedent(FRESH_SESSION), json.dumps(doc), str(tmp_path / "lake"), str(png), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout)
     summary = found["summary"]
@@ -62,13 +73,33 @@ def test_a_fresh_interpreter_scans_queries_and_evaluates_with_dsscan_alone(tmp_p
     assert found["point"]["m_nu4_MeV"] == 413.0 and found["point"]["versions"]["constraint_set"] == "datta2024"
     assert found["report"].splitlines()[-1].startswith("verdict: allowed by" if found["point"]["allowed"] else "verdict: NOT")
     assert not found["app_imported"]
+    assert found["figure_rows"] == found["count"]
+    image = Image.open(png)
+    assert image.format == "PNG" and min(image.size) > 100 and len(image.getcolors(maxcolors=1 << 20)) > 2
+
+
+def coloured_pixels(path, colour: str) -> int:
+    """Pixels of a PNG with the hue of ``colour`` (which a point keeps over white, grey bins or a
+    pale band) and clearly coloured."""
+    hsv = np.asarray(Image.open(path).convert("HSV"), dtype=float)
+    hue = np.asarray(Image.new("RGB", (1, 1), colour).convert("HSV"), dtype=float)[0, 0, 0]
+    off = np.abs((hsv[..., 0] - hue + 128) % 256 - 128)  # PIL's hue runs 0-255 round the circle
+    return int(np.count_nonzero((off < HUE_TOLERANCE) & (hsv[..., 1] > 80)))
 
 
 @pytest.mark.slow
-def test_the_example_notebook_runs(tmp_path):
+def test_the_example_notebook_runs_and_draws_both_figures(tmp_path):
     done = run_python(str(REPO / "docs" / "notebook.py"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "allowed by datta2024" in done.stdout
+    allowed = int(re.match(r"\d+ points, (\d+) allowed", done.stdout).group(1))
+    assert allowed > 0 and "allowed by datta2024" in done.stdout
+    assert f"<dsscan figure3: {allowed} of {allowed} allowed points drawn" in done.stdout
+    assert (tmp_path / "figure3.pdf").read_bytes().startswith(b"%PDF-")
+    for name in ("figure2", "figure3"):  # the scan is all kappa != 0: its colour has points, kappa = 0 a legend entry only
+        colours = FIGURES[name]["colors"]
+        legend = coloured_pixels(tmp_path / f"{name}.png", colours["kappa0"])
+        points = coloured_pixels(tmp_path / f"{name}.png", colours["kappa"]) - legend
+        assert points > MIN_PIXELS_PER_POINT * allowed * len(FIGURES[name]["panels"])
 
 
 @pytest.mark.slow
