@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from IPython.core.formatters import DisplayFormatter
 
 import dsscan
 from conftest import REPO, config_doc, run_cli
@@ -102,6 +103,7 @@ def test_point_is_what_dsscan_point_prints(capsys):
     assert str(found) + "\n" == capsys.readouterr().out
     assert found.verdict == "NOT allowed by datta2024: fails Bp_Kpnunu" and not found.allowed
     assert repr(found) == f"<dsscan point: {found.verdict}>"
+    assert DisplayFormatter().format(found)[0]["text/plain"] == str(found)  # a notebook cell shows the report
     assert found["m_S_MeV"] == 133.0
 
 
@@ -173,12 +175,13 @@ def test_figures_are_the_apps_figures_of_every_scan_and_its_constraint_set(small
 
 
 def test_a_figure_saves_and_shows_itself_in_jupyter(small_lake, tmp_path):
-    """SVG here; PNG and PDF, slower to render, in the notebook test."""
+    """SVG here; PNG and PDF, slower to render, in the notebook test. IPython's formatter gives
+    what a notebook front end receives for a cell's value."""
     figure = dsscan.figures.figure3(small_lake)
     assert figure.save(tmp_path / "figure3.SVG").read_text().startswith("<svg")
-    bundle = figure._repr_mimebundle_()
-    assert bundle[dsscan.figures.VEGA_LITE_MIME] == figure.spec
-    assert bundle["image/svg+xml"].startswith("<svg") and bundle["text/plain"] == repr(figure)
+    shown, _ = DisplayFormatter().format(figure)
+    assert shown[dsscan.figures.VEGA_LITE_MIME] == figure.spec
+    assert shown["image/svg+xml"].startswith("<svg") and shown["text/plain"] == repr(figure)
     with pytest.raises(ValueError, match=r"figure3.jpg: cannot save a figure as .jpg; use one of .png, .pdf, .svg"):
         figure.save(tmp_path / "figure3.jpg")
 
