@@ -182,9 +182,11 @@ class Point:
 
     def to_dict(self) -> dict[str, Any]:
         """What ``dsscan point --json`` prints: the values (NaN as None), ``units`` and ``versions``."""
-        from dsscan.commands.point import UNITS, json_row, versions
+        from dsscan.commands.point import json_row, versions
+        from dsscan.parameters import PARAMETERS
+        from dsscan.schema import OBSERVABLES
 
-        units = {n: UNITS[n] for n in self.values if n in UNITS}
+        units = {p.name: p.unit for p in PARAMETERS} | {name: unit for name, (unit, _) in OBSERVABLES.items()}
         return json_row(self.values) | {"units": units, "versions": versions(self.constraint_set)}
 
     def __str__(self) -> str:
