@@ -24,9 +24,12 @@ import pandas as pd
 from dsscan.constraints import Constraint, load_constraint_set
 from dsscan.parameters import PARAMETERS
 from dsscan.schema import OBSERVABLES
-from lake.query import Binning, ColumnRange, Selection, histograms_2d, overview, sample_rows
+from lake.query import (
+    Binning, ColumnRange, Head, Selection, column_ranges, counts, density_head, histograms_2d, sample_rows, scan_infos,
+)
 
 MAX_POINTS = 5000  # points drawn per chart; above this many selected rows a panel draws a density
+DENSITY_HEAD_POINTS = 1_000_000  # a density bins at most the first this many points of each scan (lake.query.Head)
 BINS = 60  # per axis of a density panel
 SAMPLE_SEED = 1  # the points on top of a density are a repeatable sample
 LOG_AXIS_DECADES = 3  # an axis of positive values spanning this many decades starts logarithmic
@@ -159,6 +162,7 @@ class ChartSummary:
     top_rows: int  # rows matching the top layer's condition
     top_drawn: int  # of those, drawn (a sample when more than MAX_POINTS)
     bins: list[int] = field(default_factory=list)  # non-empty bins per panel
+    density_head: int | None = None  # the density bins the first this many points of each scan
 
 
 @dataclass
@@ -248,16 +252,27 @@ def _bound_layers(bounds: Sequence[Bound], panel: Panel) -> list[dict]:
     return layers
 
 
-def _resolved(axis: Axis, ranges: dict[str, ColumnRange]) -> Axis:
-    """The axis with a domain: its own, else the data's (a log axis over the positive values)."""
+def _resolved(axis: Axis, ranges: dict[str, ColumnRange], points: pd.DataFrame) -> Axis:
+    """The axis with a domain: its own, else the data's (a log axis over the positive values),
+    widened to the points drawn."""
     if axis.domain is not None:
         return axis
-    r = ranges[axis.column]
-    low = r.low_positive if axis.scale == "log" else r.low
-    if low is None or r.high is None:  # no finite (positive) value: an empty axis
+    r, drawn = ranges[axis.column], points[axis.column].to_numpy(float)
+    drawn = drawn[np.isfinite(drawn) & ((drawn > 0) if axis.scale == "log" else True)]
+    lows = [v for v in (r.low_positive if axis.scale == "log" else r.low, *drawn[:1]) if v is not None]
+    if not lows:  # no finite (positive) value: an empty axis
         return Axis(axis.column, axis.scale, (1.0, 10.0) if axis.scale == "log" else (0.0, 1.0))
-    high = r.high if r.high > low else low * 10 if axis.scale == "log" else low + 1
-    return Axis(axis.column, axis.scale, (low, high))
+    low = min(lows + ([drawn.min()] if drawn.size else []))
+    high = max([v for v in (r.high,) if v is not None] + ([drawn.max()] if drawn.size else []) + [low])
+    if high <= low:
+        high = low * 10 if axis.scale == "log" else low + 1
+    return Axis(axis.column, axis.scale, (float(low), float(high)))
+
+
+def data_ranges(con: duckdb.DuckDBPyConnection, columns: Sequence[str], selection: Selection) -> dict[str, ColumnRange]:
+    """The columns' ranges over the selection, read from the scans' density heads (``lake.query.Head``)."""
+    chosen = [info for info in scan_infos(con) if info.scan in selection.scans]
+    return column_ranges(con, columns, selection, density_head(con, chosen, DENSITY_HEAD_POINTS))
 
 
 def chart(
@@ -280,25 +295,28 @@ def chart(
     ``top_condition`` are drawn on top. Bounds of ``constraint_sets`` on a plotted column are drawn.
     """
     colour_column = colouring.column
-    open_columns = [a.column for p in panels for a in (p.x, p.y) if a.domain is None]
-    seen = overview(con, selection, top_condition, open_columns + ([colour_column] if colouring.kind == "column" else []))
-    panels = [Panel(_resolved(p.x, seen.ranges), _resolved(p.y, seen.ranges)) for p in panels]
-    ranges, rows = seen.ranges, seen.rows
+    rows, matching = counts(con, selection, top_condition)
     density = rows > MAX_POINTS
     every_row = every_point_when_few and not density
-    condition, top_rows = ("true", rows) if every_row else (top_condition, seen.rows_meeting)
+    condition, top_rows = ("true", rows) if every_row else (top_condition, matching)
     plotted = [a.column for p in panels for a in (p.x, p.y)]
     columns_drawn = list(dict.fromkeys(plotted + [colour_column, "scenario", "scan", "allowed"]))
     points = sample_rows(con, columns_drawn, selection, MAX_POINTS, SAMPLE_SEED, condition, top_rows)
+    chosen = [info for info in scan_infos(con) if info.scan in selection.scans]
+    head = density_head(con, chosen, DENSITY_HEAD_POINTS) if density else Head()
+    open_columns = [a.column for p in panels for a in (p.x, p.y) if a.domain is None]
+    ranges = column_ranges(con, open_columns + ([colour_column] if colouring.kind == "column" else []), selection, head)
+    panels = [Panel(_resolved(p.x, ranges, points), _resolved(p.y, ranges, points)) for p in panels]
     scales = {a.column: a.scale for p in panels for a in (p.x, p.y)}
     colour_scale = auto_scale(ranges[colour_column].low, ranges[colour_column].high) if colouring.kind == "column" else ""
     if colouring.kind == "column":
         scales.setdefault(colour_column, colour_scale)
     datasets: dict[str, list[dict]] = {"points": _records(points)}
     histograms = (
-        histograms_2d(con, [(_binning(p.x), _binning(p.y)) for p in panels], selection) if density else []
+        histograms_2d(con, [(_binning(p.x), _binning(p.y)) for p in panels], selection, head) if density else []
     )
-    summary = ChartSummary(rows=rows, density=density, top_rows=top_rows, top_drawn=len(points))
+    summary = ChartSummary(rows=rows, density=density, top_rows=top_rows, top_drawn=len(points),
+                           density_head=DENSITY_HEAD_POINTS if head.limit else None)
     panel_specs = []
     for i, panel in enumerate(panels):
         layers = []

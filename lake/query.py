@@ -13,7 +13,7 @@ import json
 import math
 import os
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import duckdb
 import numpy as np
@@ -48,6 +48,8 @@ class ScanInfo:
     sample_rate: float | None
     constraint_set: str
     scenarios: tuple[str, ...]  # from the config: kappa_TeV fixed at 0 -> kappa0 only
+    sampler: str
+    chunk_size: int
 
 
 def _scenarios(config: dict) -> tuple[str, ...]:
@@ -64,7 +66,12 @@ def scan_infos(con: duckdb.DuckDBPyConnection) -> list[ScanInfo]:
     rows = con.execute(
         "SELECT scan, rows, allowed, store, sample_rate, constraint_set, config FROM scans WHERE rows > 0 ORDER BY scan"
     ).fetchall()
-    return [ScanInfo(s, r, a, st, rate, cs, _scenarios(json.loads(cfg))) for s, r, a, st, rate, cs, cfg in rows]
+    infos = []
+    for scan, rows_, allowed, store, rate, constraint_set, config in rows:
+        config = json.loads(config)
+        infos.append(ScanInfo(scan, rows_, allowed, store, rate, constraint_set, _scenarios(config),
+                              config["scan"]["sampler"], config["scan"]["chunk_size"]))
+    return infos
 
 
 def scan_names(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -82,13 +89,58 @@ def pass_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [row[0] for row in con.execute("DESCRIBE points").fetchall() if row[0].startswith("pass_")]
 
 
-def point_weight_sql(con: duckdb.DuckDBPyConnection) -> str:
-    """How many points of its scan one stored row stands for, as SQL (the one place this is decided)."""
-    rates = con.execute("SELECT scan, sample_rate FROM scans WHERE sample_rate IS NOT NULL").fetchall()
-    weight = "1.0"
-    if rates:
-        cases = " ".join(f"WHEN {literal(scan)} THEN {1.0 / rate!r}" for scan, rate in rates)
-        weight = f"(CASE WHEN allowed THEN 1.0 ELSE (CASE scan {cases} ELSE 1.0 END) END)"
+def _per_scan(values: Mapping[str, float]) -> str:
+    """SQL: the value of each row's scan (1.0 for a scan not listed)."""
+    if not values:
+        return "1.0"
+    return f"(CASE scan {' '.join(f'WHEN {literal(k)} THEN {v!r}' for k, v in values.items())} ELSE 1.0 END)"
+
+
+@dataclass(frozen=True)
+class Head:
+    """The first ``limit`` points of each scan (``point_id < limit``) standing in for the whole scan
+    in a density, for samplers whose chunks are independent draws over the whole parameter space
+    (uniform, sobol, lhs); a row of the head counts ``factor`` times (recorded points / recorded
+    head points). A scan of at most ``limit`` points is its own head; ``whole`` scans are read whole."""
+
+    limit: int | None = None  # None: no head, every row
+    factors: tuple[tuple[str, float], ...] = ()
+    whole: tuple[str, ...] = ()  # scans of more than ``limit`` points drawn by another sampler
+
+    def condition(self) -> str:
+        if self.limit is None:
+            return "true"
+        head = f"point_id < {int(self.limit)}"  # a plain comparison: pushed down to the Parquet row groups
+        return f"{head} OR scan IN ({', '.join(literal(s) for s in self.whole)})" if self.whole else head
+
+
+HEAD_SAMPLERS = ("uniform", "sobol", "lhs")  # every chunk an independent draw over the whole space
+
+
+def density_head(con: duckdb.DuckDBPyConnection, scans: Sequence[ScanInfo], limit: int) -> Head:
+    """The first ``limit`` planned points of every scan drawn by a ``HEAD_SAMPLERS`` sampler."""
+    factors, whole = [], []
+    for info in scans:
+        recorded = con.execute("SELECT chunk, points FROM chunks WHERE scan = ?", [info.scan]).fetchall()
+        total = sum(n for _, n in recorded)
+        in_head = sum(max(0, min(n, limit - index * info.chunk_size)) for index, n in recorded)
+        if total <= limit:
+            continue
+        if info.sampler in HEAD_SAMPLERS and in_head:
+            factors.append((info.scan, total / in_head))
+        else:
+            whole.append(info.scan)
+    return Head(limit, tuple(factors), tuple(whole)) if factors else Head()
+
+
+def point_weight_sql(con: duckdb.DuckDBPyConnection, head: Head = Head()) -> str:
+    """How many points of its scan one stored row stands for, as SQL (the one place this is decided):
+    1 / sample_rate for a ``sampled`` row (a rejected row ``allowed+sample`` kept), else 1; times
+    the ``head`` factor of its scan, times the row's ``weight`` where the lake has that column."""
+    rates = dict(con.execute("SELECT scan, 1.0 / sample_rate FROM scans WHERE sample_rate IS NOT NULL").fetchall())
+    weight = f"(CASE WHEN sampled THEN {_per_scan(rates)} ELSE 1.0 END)" if rates else "1.0"
+    if head.factors:
+        weight = f"{weight} * {_per_scan(dict(head.factors))}"
     described = {row[0] for row in con.execute("DESCRIBE points").fetchall()}
     if WEIGHT_COLUMN in described:
         weight = f"{weight} * coalesce({identifier(WEIGHT_COLUMN)}, 1.0)"
@@ -120,35 +172,37 @@ class ColumnRange:
     low_positive: float | None  # smallest value > 0, for a log axis
 
 
-@dataclass(frozen=True)
-class Overview:
-    """Selected rows, of them those meeting a condition, and the ranges of some columns."""
-
-    rows: int
-    rows_meeting: int
-    ranges: dict[str, ColumnRange]
-
-
-def overview(con: duckdb.DuckDBPyConnection, selection: Selection, condition: str, columns: Sequence[str] = ()) -> Overview:
-    """Counts and each column's finite minimum, maximum and smallest positive value, in one pass
-    (none when the manifests' counts answer: whole scans, no column asked, condition ``allowed``)."""
-    columns = list(dict.fromkeys(columns))
-    if not columns and not selection.ranges and condition in MANIFEST_COUNTS:
+def counts(con: duckdb.DuckDBPyConnection, selection: Selection, condition: str) -> tuple[int, int]:
+    """Selected rows and how many of them meet ``condition``: from the manifests' counts for whole
+    scans and a condition they count (``allowed``, ``true``), else in one pass."""
+    if not selection.ranges and condition in MANIFEST_COUNTS:
         placeholders = ", ".join("?" for _ in selection.scans) or "NULL"
         rows, meeting = con.execute(
             f"SELECT coalesce(sum(rows), 0), coalesce(sum({MANIFEST_COUNTS[condition]}), 0) FROM scans "
             f"WHERE scan IN ({placeholders})", list(selection.scans),
         ).fetchone()
-        return Overview(int(rows), int(meeting), {})
-    aggregates = ["count(*)", f"count(*) FILTER ({condition})"]
+        return int(rows), int(meeting)
+    where, params = selection.where()
+    rows, meeting = con.execute(f"SELECT count(*), count(*) FILTER ({condition}) FROM points WHERE {where}", params).fetchone()
+    return rows, meeting
+
+
+def column_ranges(
+    con: duckdb.DuckDBPyConnection, columns: Sequence[str], selection: Selection, head: Head = Head()
+) -> dict[str, ColumnRange]:
+    """Each column's finite minimum, maximum and smallest positive value over the selected rows of
+    the scans' ``head``, in one pass."""
+    columns = list(dict.fromkeys(columns))
+    if not columns:
+        return {}
+    aggregates = []
     for c in columns:
         q = identifier(c)
         finite = f"isfinite({q})"
         aggregates += [f"min({q}) FILTER ({finite})", f"max({q}) FILTER ({finite})", f"min({q}) FILTER ({finite} AND {q} > 0)"]
-    where, params = selection.where()
+    where, params = selection.where(head.condition())
     row = con.execute(f"SELECT {', '.join(aggregates)} FROM points WHERE {where}", params).fetchone()
-    ranges = {c: ColumnRange(*row[2 + 3 * i:5 + 3 * i]) for i, c in enumerate(columns)}
-    return Overview(row[0], row[1], ranges)
+    return {c: ColumnRange(*row[3 * i:3 * i + 3]) for i, c in enumerate(columns)}
 
 
 def sample_rows(
@@ -196,16 +250,16 @@ class Binning:
 
 
 def histograms_2d(
-    con: duckdb.DuckDBPyConnection, axes: Sequence[tuple[Binning, Binning]], selection: Selection, *conditions: str
+    con: duckdb.DuckDBPyConnection, axes: Sequence[tuple[Binning, Binning]], selection: Selection, head: Head = Head()
 ) -> list[pd.DataFrame]:
     """One weighted 2-D histogram per (x, y) binning pair, all from one pass over the data
-    (GROUPING SETS): per pair, the non-empty bins as x0, x1, y0, y1 (edges), rows and points
-    (the rows weighted by ``point_weight_sql``)."""
+    (GROUPING SETS) over the ``head`` of each scan: per pair, the non-empty bins as x0, x1, y0, y1
+    (edges), rows and points (the rows weighted by ``point_weight_sql``)."""
     if not axes:
         return []
-    where, params = selection.where(*conditions)
+    where, params = selection.where(head.condition())
     inner = [f"{b.index_sql()} AS b{i}_{axis}" for i, pair in enumerate(axes) for axis, b in zip("xy", pair)]
-    inner.append(f"{point_weight_sql(con)} AS w")
+    inner.append(f"{point_weight_sql(con, head)} AS w")
     sets = ", ".join(f"(b{i}_x, b{i}_y)" for i in range(len(axes)))
     groups = ", ".join(f"b{i}_x, b{i}_y" for i in range(len(axes)))
     # GROUPING(...) is 0 for exactly the columns of the set a row belongs to

@@ -128,3 +128,11 @@ def small_lake(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
         path.write_text(dumps_toml(doc))
         assert run_cli("scan", path, "--lake", root, "--engine", "local", "--no-progress") == 0
     return root
+
+
+@pytest.fixture(scope="session")
+def scenario_lake(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """Two real scans near paper 001's benchmark points, kappa != 0 and kappa = 0 (tests/app_lake.py)."""
+    from app_lake import build_scenario_lake
+
+    return build_scenario_lake(tmp_path_factory.mktemp("scenario-lake"), tmp_path_factory.mktemp("configs"))

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from lake.figures import Axis, Chart, Colouring, Panel, chart, column_title, figure_book
-from lake.query import Selection, allowed_without, overview, pass_fractions
+from lake.figures import Axis, Chart, Colouring, Panel, chart, figure_book
+from lake.query import Selection, allowed_without, counts, pass_fractions
 from streamlit_app.context import lake_view, run_query
 from streamlit_app.views.chart_output import show_chart
 from streamlit_app.views.explore import columns_of
@@ -31,7 +31,7 @@ def relaxed_spec(root: str, state: str, x: str, y: str, scans: tuple[str, ...], 
         panel = Panel(axes.get(x, Axis(x)), axes.get(y, Axis(y)))
         return chart(con, [panel], Selection(scans), Colouring("verdict", "allowed"), top_condition=condition,
                      constraint_sets=constraint_sets, title="allowed with the chosen constraints dropped")
-    return run_query(root, state, build), run_query(root, state, overview, Selection(scans), "allowed").rows_meeting
+    return run_query(root, state, build), run_query(root, state, counts, Selection(scans), "allowed")[1]
 
 
 def render() -> None:
@@ -52,10 +52,8 @@ def render() -> None:
     )
     dropped = st.multiselect("Drop constraints", constraints, key="drop", bind="query-params")
     left, right = st.columns(2)
-    x = left.selectbox("x axis", numeric, index=numeric.index(FIRST_PANEL.x.column), key="cx", bind="query-params",
-                       format_func=column_title)
-    y = right.selectbox("y axis", numeric, index=numeric.index(FIRST_PANEL.y.column), key="cy", bind="query-params",
-                        format_func=column_title)
+    x = left.selectbox("x axis", numeric, index=numeric.index(FIRST_PANEL.x.column), key="cx", bind="query-params")
+    y = right.selectbox("y axis", numeric, index=numeric.index(FIRST_PANEL.y.column), key="cy", bind="query-params")
     condition = allowed_without(constraints, dropped)
     key = (view.root, view.state, x, y, view.selection.scans, condition, view.constraint_sets)
     relaxed, allowed = relaxed_spec(*key)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import streamlit as st
 
 from dsscan.parameters import PARAMETER_NAMES
-from lake.figures import Axis, Chart, Colouring, Panel, auto_scale, chart, column_help, column_title, figure_book
-from lake.query import ColumnRange, Selection, numeric_columns, overview, pass_columns
+from lake.figures import (
+    Axis, Chart, Colouring, Panel, auto_scale, chart, column_help, column_title, data_ranges, figure_book,
+)
+from lake.query import ColumnRange, Selection, numeric_columns, pass_columns
 from streamlit_app.context import lake_view, run_query
 from streamlit_app.views.chart_output import show_chart
 
@@ -25,7 +27,7 @@ def columns_of(root: str, state: str) -> tuple[list[str], list[str]]:
 
 @st.cache_data(show_spinner="Reading the columns' ranges…", max_entries=128)
 def ranges_of(root: str, state: str, scans: tuple[str, ...], columns: tuple[str, ...]) -> dict[str, ColumnRange]:
-    return run_query(root, state, overview, Selection(scans), "allowed", columns).ranges
+    return run_query(root, state, data_ranges, columns, Selection(scans))
 
 
 @st.cache_data(show_spinner="Querying the lake…", max_entries=64)
@@ -64,17 +66,14 @@ def render() -> None:
     view = lake_view()
     numeric, verdicts = columns_of(view.root, view.state)
     left, middle, right = st.columns(3)
-    x = left.selectbox("x axis", numeric, index=numeric.index(DEFAULT_AXES[0]), key="x", bind="query-params",
-                       format_func=column_title)
-    y = middle.selectbox("y axis", numeric, index=numeric.index(DEFAULT_AXES[1]), key="y", bind="query-params",
-                         format_func=column_title)
+    x = left.selectbox("x axis", numeric, index=numeric.index(DEFAULT_AXES[0]), key="x", bind="query-params")
+    y = middle.selectbox("y axis", numeric, index=numeric.index(DEFAULT_AXES[1]), key="y", bind="query-params")
     colour = right.selectbox("colour by", ["scenario", "allowed", *verdicts, *numeric], key="colour",
-                             bind="query-params", format_func=lambda c: c if c in ("scenario", "allowed") else column_title(c))
-    left.caption(column_help(x))
-    middle.caption(column_help(y))
+                             bind="query-params")
+    left.caption(f"{column_title(x)}: {column_help(x)}")
+    middle.caption(f"{column_title(y)}: {column_help(y)}")
     parameters = [p for p in PARAMETER_NAMES if p in numeric]
-    sliced_names = st.sidebar.multiselect("Slice parameters", parameters, key="slice", bind="query-params",
-                                          format_func=column_title)
+    sliced_names = st.sidebar.multiselect("Slice parameters", parameters, key="slice", bind="query-params")
     ranges = ranges_of(view.root, view.state, view.selection.scans, tuple(dict.fromkeys([x, y, *parameters])))
     sliced = {}
     for p in sliced_names:
