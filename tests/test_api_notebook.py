@@ -38,7 +38,9 @@ print(json.dumps({"summary": summary, "count": count[0], "point": found.to_dict(
 """
 FIGURES = tomllib.loads((REPO / "dsscan" / "data" / "figures.toml").read_text())["figure"]
 HUE_TOLERANCE = 8  # of 256 around the hue circle
-MIN_PIXELS_PER_POINT = 20  # a point is a disc of ~150 pixels in a PNG at 4 pixels per point
+PNG_SCALE = 4  # pixels per point of an exported PNG (lake.figures.EXPORT_PNG_SCALE)
+LEGEND_SYMBOL_PIXELS = 100 * PNG_SCALE**2  # Vega-Lite's legend symbols have an area of 100 square points
+POINT_PIXELS = 50  # at least, of a drawn point (a disc of 14 square points, ~220 pixels)
 
 # Interrupted (a notebook's "interrupt kernel" is SIGINT), then resumed, in one session.
 INTERRUPTED_SESSION = """
@@ -91,15 +93,15 @@ def coloured_pixels(path, colour: str) -> int:
 def test_the_example_notebook_runs_and_draws_both_figures(tmp_path):
     done = run_python(str(REPO / "docs" / "notebook.py"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    allowed = int(re.match(r"\d+ points, (\d+) allowed", done.stdout).group(1))
-    assert allowed > 0 and "allowed by datta2024" in done.stdout
-    assert f"<dsscan figure3: {allowed} of {allowed} allowed points drawn" in done.stdout
+    allowed = {name: int(n) for name, n in re.findall(r"^([\w-]+): \d+ points, (\d+) allowed", done.stdout, re.MULTILINE)}
+    assert list(allowed) == ["bp1-kappa", "bp6-kappa0"] and min(allowed.values()) > 0
+    assert "allowed by datta2024" in done.stdout
+    total = sum(allowed.values())
+    assert f"<dsscan figure3: {total} of {total} allowed points drawn" in done.stdout
     assert (tmp_path / "figure3.pdf").read_bytes().startswith(b"%PDF-")
-    for name in ("figure2", "figure3"):  # the scan is all kappa != 0: its colour has points, kappa = 0 a legend entry only
-        colours = FIGURES[name]["colors"]
-        legend = coloured_pixels(tmp_path / f"{name}.png", colours["kappa0"])
-        points = coloured_pixels(tmp_path / f"{name}.png", colours["kappa"]) - legend
-        assert points > MIN_PIXELS_PER_POINT * allowed * len(FIGURES[name]["panels"])
+    for name, figure in FIGURES.items():  # both scenarios' points in each panel, beyond the legend's symbols
+        for colour in figure["colors"].values():
+            assert coloured_pixels(tmp_path / f"{name}.png", colour) > LEGEND_SYMBOL_PIXELS + POINT_PIXELS * len(figure["panels"])
 
 
 @pytest.mark.slow
