@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import duckdb
 
     from dsscan.constraints import ConstraintSet
+    from lake.manifest import ChunkRecord
 
 __all__ = ["run_scan", "open_lake", "point", "Lake", "Point"]
 
@@ -59,16 +60,16 @@ def run_scan(
         spec = parse_config(dict(config), lake_root)
     else:
         spec = load_config(config, lake_root)
+    chosen = make_engine(engine or DEFAULT_ENGINE, workers, address)
     if resume:
         recorded = stopped_scan(spec).chunks
     else:
-        ensure_new_scan(spec)  # before an engine starts, as the CLI does
+        ensure_new_scan(spec)  # before the engine starts a cluster, as the CLI does
         recorded = {}
-    chosen = make_engine(engine or DEFAULT_ENGINE, workers, address)
     bar = tqdm(total=spec.n_chunks, initial=len(recorded), unit="chunk", desc=f"scan {spec.name!r} ({chosen.name})")
     chunks, allowed = len(recorded), sum(c.allowed for c in recorded.values())
 
-    def on_chunk(chunk) -> None:
+    def on_chunk(chunk: ChunkRecord) -> None:
         nonlocal chunks, allowed
         chunks, allowed = chunks + 1, allowed + chunk.allowed
         bar.set_postfix_str(f"{allowed:,} allowed", refresh=False)
