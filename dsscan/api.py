@@ -147,15 +147,14 @@ class Lake:
         """The stored points of ``scan`` as a relation: ``columns`` (default all) of the rows for
         which the SQL condition ``where`` holds, e.g.
         ``lake.points("demo", ["eta_t", "eta_c"], where="allowed and kappa_TeV = 0").df()``."""
-        if scan not in self.scan_names():
-            raise ValueError(f"no scan named {scan!r} under lake root {self.root!r}; it holds {', '.join(self.scan_names())}")
-        selected = "*" if columns is None else ", ".join(_identifier(c) for c in columns)
-        condition = "scan = '" + scan.replace("'", "''") + "'" + ("" if where is None else f" AND ({where})")
+        from lake.query import identifier, literal
+
+        names = self.scan_names()
+        if scan not in names:
+            raise ValueError(f"no scan named {scan!r} under lake root {self.root!r}; it holds {', '.join(names)}")
+        selected = "*" if columns is None else ", ".join(identifier(c) for c in columns)
+        condition = f"scan = {literal(scan)}" + ("" if where is None else f" AND ({where})")
         return self.sql(f"SELECT {selected} FROM points WHERE {condition}")
-
-
-def _identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 @dataclass(frozen=True, eq=False)
