@@ -29,7 +29,7 @@ from lake.query import (
 )
 
 MAX_POINTS = 5000  # points drawn per chart; above this many selected rows a panel draws a density
-DENSITY_HEAD_POINTS = 1_000_000  # a density bins at most the first this many points of each scan (lake.query.Head)
+DENSITY_HEAD_ROWS = 1_000_000  # a density bins the first chunks of each scan holding this many rows (lake.query.Head)
 BINS = 60  # per axis of a density panel
 SAMPLE_SEED = 1  # the points on top of a density are a repeatable sample
 LOG_AXIS_DECADES = 3  # an axis of positive values spanning this many decades starts logarithmic
@@ -162,7 +162,7 @@ class ChartSummary:
     top_rows: int  # rows matching the top layer's condition
     top_drawn: int  # of those, drawn (a sample when more than MAX_POINTS)
     bins: list[int] = field(default_factory=list)  # non-empty bins per panel
-    density_head: int | None = None  # the density bins the first this many points of each scan
+    density_head: tuple | None = None  # (scan, point_id limit, factor) of the scans whose head the density bins
 
 
 @dataclass
@@ -272,7 +272,7 @@ def _resolved(axis: Axis, ranges: dict[str, ColumnRange], points: pd.DataFrame) 
 def data_ranges(con: duckdb.DuckDBPyConnection, columns: Sequence[str], selection: Selection) -> dict[str, ColumnRange]:
     """The columns' ranges over the selection, read from the scans' density heads (``lake.query.Head``)."""
     chosen = [info for info in scan_infos(con) if info.scan in selection.scans]
-    return column_ranges(con, columns, selection, density_head(con, chosen, DENSITY_HEAD_POINTS))
+    return column_ranges(con, columns, selection, density_head(con, chosen, DENSITY_HEAD_ROWS))
 
 
 def chart(
@@ -300,10 +300,10 @@ def chart(
     every_row = every_point_when_few and not density
     condition, top_rows = ("true", rows) if every_row else (top_condition, matching)
     plotted = [a.column for p in panels for a in (p.x, p.y)]
-    columns_drawn = list(dict.fromkeys(plotted + [colour_column, "scenario", "scan", "allowed"]))
+    columns_drawn = list(dict.fromkeys(plotted + [colour_column, "scenario", "scan"]))
     points = sample_rows(con, columns_drawn, selection, MAX_POINTS, SAMPLE_SEED, condition, top_rows)
     chosen = [info for info in scan_infos(con) if info.scan in selection.scans]
-    head = density_head(con, chosen, DENSITY_HEAD_POINTS) if density else Head()
+    head = density_head(con, chosen, DENSITY_HEAD_ROWS) if density else Head()
     open_columns = [a.column for p in panels for a in (p.x, p.y) if a.domain is None]
     ranges = column_ranges(con, open_columns + ([colour_column] if colouring.kind == "column" else []), selection, head)
     panels = [Panel(_resolved(p.x, ranges, points), _resolved(p.y, ranges, points)) for p in panels]
@@ -316,7 +316,7 @@ def chart(
         histograms_2d(con, [(_binning(p.x), _binning(p.y)) for p in panels], selection, head) if density else []
     )
     summary = ChartSummary(rows=rows, density=density, top_rows=top_rows, top_drawn=len(points),
-                           density_head=DENSITY_HEAD_POINTS if head.limit else None)
+                           density_head=head.limits or None)
     panel_specs = []
     for i, panel in enumerate(panels):
         layers = []
@@ -370,7 +370,7 @@ def _density_layer(i: int, panel: Panel) -> dict:
             "x": position(panel.x, "x0"), "x2": {"field": "x1"},
             "y": position(panel.y, "y0"), "y2": {"field": "y1"},
             "color": {"field": "points", "type": "quantitative", "legend": None,
-                      "scale": {"type": "log", "range": ["#eeeeee", "#555555"]}},
+                      "scale": {"type": "log", "range": ["#f4f4f4", "#a8a8a8"]}},
             "tooltip": [{"field": "rows", "title": "stored rows"},
                         {"field": "points", "title": "points of the scan", "format": ".3~s"}],
         },
@@ -383,7 +383,7 @@ def figure_chart(
     """A paper figure (``figures.toml``) of the selected scans: allowed points coloured by scenario."""
     return chart(
         con, figure.panels, selection, Colouring("scenario", colors=figure.colors),
-        constraint_sets=constraint_sets if figure.draw_bounds else (), title=figure.title, columns=figure.columns,
+        constraint_sets=constraint_sets if figure.draw_bounds else (), columns=figure.columns,
     )
 
 

@@ -37,6 +37,11 @@ def literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def number(value: float) -> str:
+    """A float as a DOUBLE literal (a bare 0.0003 would be a DECIMAL, which overflows in products)."""
+    return f"{float(value)!r}::DOUBLE"
+
+
 @dataclass(frozen=True)
 class ScanInfo:
     """One scan of the lake as the app sees it, from the ``scans`` table (no data read)."""
@@ -93,44 +98,48 @@ def _per_scan(values: Mapping[str, float]) -> str:
     """SQL: the value of each row's scan (1.0 for a scan not listed)."""
     if not values:
         return "1.0"
-    return f"(CASE scan {' '.join(f'WHEN {literal(k)} THEN {v!r}' for k, v in values.items())} ELSE 1.0 END)"
+    return f"(CASE scan {' '.join(f'WHEN {literal(k)} THEN {number(v)}' for k, v in values.items())} ELSE 1.0 END)"
 
 
 @dataclass(frozen=True)
 class Head:
-    """The first ``limit`` points of each scan (``point_id < limit``) standing in for the whole scan
-    in a density, for samplers whose chunks are independent draws over the whole parameter space
-    (uniform, sobol, lhs); a row of the head counts ``factor`` times (recorded points / recorded
-    head points). A scan of at most ``limit`` points is its own head; ``whole`` scans are read whole."""
+    """The first chunks of some scans (``point_id < limit``) standing in for the whole scan in a
+    density: for samplers whose chunks are independent draws over the whole parameter space
+    (uniform, sobol, lhs), a row of the head counts ``factor`` times (the scan's recorded points
+    over those of its head). Other scans are read whole. ``point_id < limit`` is a plain comparison,
+    pushed down to the Parquet row groups, so the rest of the scan is not even decoded."""
 
-    limit: int | None = None  # None: no head, every row
-    factors: tuple[tuple[str, float], ...] = ()
-    whole: tuple[str, ...] = ()  # scans of more than ``limit`` points drawn by another sampler
+    limits: tuple[tuple[str, int, float], ...] = ()  # (scan, point_id limit, factor)
 
     def condition(self) -> str:
-        if self.limit is None:
+        if not self.limits:
             return "true"
-        head = f"point_id < {int(self.limit)}"  # a plain comparison: pushed down to the Parquet row groups
-        return f"{head} OR scan IN ({', '.join(literal(s) for s in self.whole)})" if self.whole else head
+        heads = " OR ".join(f"(scan = {literal(scan)} AND point_id < {limit})" for scan, limit, _ in self.limits)
+        return f"{heads} OR scan NOT IN ({', '.join(literal(scan) for scan, _, _ in self.limits)})"
+
+    def factors(self) -> dict[str, float]:
+        return {scan: factor for scan, _, factor in self.limits}
 
 
 HEAD_SAMPLERS = ("uniform", "sobol", "lhs")  # every chunk an independent draw over the whole space
 
 
-def density_head(con: duckdb.DuckDBPyConnection, scans: Sequence[ScanInfo], limit: int) -> Head:
-    """The first ``limit`` planned points of every scan drawn by a ``HEAD_SAMPLERS`` sampler."""
-    factors, whole = [], []
+def density_head(con: duckdb.DuckDBPyConnection, scans: Sequence[ScanInfo], rows: int) -> Head:
+    """For every scan of more than ``rows`` stored rows drawn by a ``HEAD_SAMPLERS`` sampler, its
+    first recorded chunks holding at least ``rows`` rows."""
+    limits = []
     for info in scans:
-        recorded = con.execute("SELECT chunk, points FROM chunks WHERE scan = ?", [info.scan]).fetchall()
-        total = sum(n for _, n in recorded)
-        in_head = sum(max(0, min(n, limit - index * info.chunk_size)) for index, n in recorded)
-        if total <= limit:
+        if info.sampler not in HEAD_SAMPLERS or info.rows <= rows:
             continue
-        if info.sampler in HEAD_SAMPLERS and in_head:
-            factors.append((info.scan, total / in_head))
-        else:
-            whole.append(info.scan)
-    return Head(limit, tuple(factors), tuple(whole)) if factors else Head()
+        recorded = con.execute("SELECT chunk, points, rows FROM chunks WHERE scan = ? ORDER BY chunk", [info.scan]).fetchall()
+        total_points = sum(points for _, points, _ in recorded)
+        head_points = head_rows = 0
+        for index, points, stored in recorded:
+            head_points, head_rows = head_points + points, head_rows + stored
+            if head_rows >= rows:
+                limits.append((info.scan, (index + 1) * info.chunk_size, total_points / head_points))
+                break
+    return Head(tuple(limits))
 
 
 def point_weight_sql(con: duckdb.DuckDBPyConnection, head: Head = Head()) -> str:
@@ -139,8 +148,8 @@ def point_weight_sql(con: duckdb.DuckDBPyConnection, head: Head = Head()) -> str
     the ``head`` factor of its scan, times the row's ``weight`` where the lake has that column."""
     rates = dict(con.execute("SELECT scan, 1.0 / sample_rate FROM scans WHERE sample_rate IS NOT NULL").fetchall())
     weight = f"(CASE WHEN sampled THEN {_per_scan(rates)} ELSE 1.0 END)" if rates else "1.0"
-    if head.factors:
-        weight = f"{weight} * {_per_scan(dict(head.factors))}"
+    if head.limits:
+        weight = f"{weight} * {_per_scan(head.factors())}"
     described = {row[0] for row in con.execute("DESCRIBE points").fetchall()}
     if WEIGHT_COLUMN in described:
         weight = f"{weight} * coalesce({identifier(WEIGHT_COLUMN)}, 1.0)"
@@ -239,8 +248,8 @@ class Binning:
             low, high, guard = self.low, self.high, ""
         width = (high - low) or 1.0
         return (
-            f"CASE WHEN {guard}{identifier(self.column)} BETWEEN {self.low!r} AND {self.high!r} "
-            f"THEN least(floor(({v} - {low!r}) / {width!r} * {self.bins}), {self.bins - 1})::INTEGER END"
+            f"CASE WHEN {guard}{identifier(self.column)} BETWEEN {number(self.low)} AND {number(self.high)} "
+            f"THEN least(floor(({v} - {number(low)}) / {number(width)} * {self.bins}), {self.bins - 1})::INTEGER END"
         )
 
     def edges(self) -> np.ndarray:

@@ -13,10 +13,13 @@ def describe(chart: Chart, top: str) -> str:
     s = chart.summary
     sampled = " (a repeatable random sample)" if s.top_drawn < s.top_rows else ""
     if s.density:
+        heads = ", ".join(f"{scan} (first {limit:,} points)" for scan, limit, _ in s.density_head or ())
         return (
             f"{s.rows:,} stored rows, drawn as grey bins (darker: more points of the scan; a rejected row that "
-            f"'allowed+sample' kept counts as 1/sample_rate points), with {s.top_drawn:,} of the {s.top_rows:,} "
-            f"{top} on top{sampled}. Drag to pan, scroll to zoom, double-click to reset."
+            f"'allowed+sample' kept counts as 1/sample_rate points"
+            + (f"; binned from the first chunks of {heads}, scaled to the whole scan" if heads else "")
+            + f"), with {s.top_drawn:,} of the {s.top_rows:,} {top} on top{sampled}. "
+            "Drag to pan, scroll to zoom, double-click to reset."
         )
     return f"{s.top_drawn:,} {top} of {s.rows:,} stored rows. Drag to pan, scroll to zoom, double-click to reset."
 
