@@ -12,6 +12,8 @@
 # Run it as a script (`python docs/notebook.py`) or open it in Jupyter as a notebook (percent
 # format: `jupytext --to ipynb docs/notebook.py`, or VS Code's "Run Cell"). It takes about half a
 # minute the first time on a new machine (tables are built and the kernel compiled), seconds after.
+# The lake goes to a new temporary directory; the figures to `figure2.png`, `figure3.png` and
+# `figure3.pdf` in the current directory.
 
 # %%
 import tempfile

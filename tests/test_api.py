@@ -35,6 +35,7 @@ def cli_error(capsys, *argv) -> str:
 
 def test_public_names_are_pinned_and_listed_by_help():
     assert dsscan.__all__ == PUBLIC_NAMES
+    assert dsscan.figures.__all__ == ["figure2", "figure3", "draw", "names", "Figure"]
     assert set(PUBLIC_NAMES) <= set(dir(dsscan))
     text = pydoc.render_doc(dsscan, renderer=pydoc.plaintext)
     for name in ("run_scan", "open_lake", "point", "evaluate"):
