@@ -21,6 +21,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from dsscan.commands.benchmarks import PAPER_001, load_points
 from dsscan.constraints import Constraint, load_constraint_set
 from dsscan.parameters import PARAMETERS
 from dsscan.schema import OBSERVABLES
@@ -153,6 +154,32 @@ def constraint_bounds(constraint_sets: Sequence[str], panel: Panel) -> list[Boun
     return bounds
 
 
+@functools.cache
+def paper_benchmarks() -> pd.DataFrame:
+    """Paper 001's benchmark points (Table II, ``dsscan/data/benchmarks/benchmarks_2024.csv``) with
+    every observable, evaluated by ``dsscan.evaluate`` against the paper's set ``datta2024``."""
+    from dsscan.evaluate import evaluate  # here: loading the kernel takes a second, only when marks are asked
+
+    points = load_points(PAPER_001)
+    frame = evaluate(points.parameters, PAPER_001.default_constraints).to_pandas()
+    frame.insert(0, "benchmark", [f"BP{i}" for i in points.ids])
+    return frame
+
+
+def _benchmark_layers(marked: pd.DataFrame, panel: Panel, scales: dict[str, str]) -> list[dict]:
+    """The benchmark points of a panel as black diamonds with their names."""
+    values = _records(marked[["benchmark", panel.x.column, panel.y.column]])
+    encoding = {"x": _position(panel.x), "y": _position(panel.y)}
+    return [
+        {"data": {"values": values}, "mark": {"type": "point", "shape": "diamond", "filled": True, "size": 70,
+                                              "color": "black", "clip": True},
+         "encoding": encoding | {"tooltip": [{"field": "benchmark", "title": "paper 001"},
+                                             *_tooltip([panel.x.column, panel.y.column], scales)]}},
+        {"data": {"values": values}, "mark": {"type": "text", "dx": 12, "align": "left", "fontSize": 10, "clip": True},
+         "encoding": encoding | {"text": {"field": "benchmark"}}},
+    ]
+
+
 @dataclass
 class ChartSummary:
     """What a chart draws: for the page's caption and for tests."""
@@ -257,16 +284,17 @@ def _resolved(axis: Axis, ranges: dict[str, ColumnRange], points: pd.DataFrame) 
     widened to the points drawn."""
     if axis.domain is not None:
         return axis
+    log = axis.scale == "log"
     r, drawn = ranges[axis.column], points[axis.column].to_numpy(float)
-    drawn = drawn[np.isfinite(drawn) & ((drawn > 0) if axis.scale == "log" else True)]
-    lows = [v for v in (r.low_positive if axis.scale == "log" else r.low, *drawn[:1]) if v is not None]
-    if not lows:  # no finite (positive) value: an empty axis
-        return Axis(axis.column, axis.scale, (1.0, 10.0) if axis.scale == "log" else (0.0, 1.0))
-    low = min(lows + ([drawn.min()] if drawn.size else []))
-    high = max([v for v in (r.high,) if v is not None] + ([drawn.max()] if drawn.size else []) + [low])
+    drawn = drawn[np.isfinite(drawn) & (drawn > 0 if log else True)]
+    values = [v for v in (r.low_positive if log else r.low, r.high) if v is not None and (v > 0 or not log)]
+    values += [drawn.min(), drawn.max()] if drawn.size else []
+    if not values:  # no finite (positive) value: an empty axis
+        return Axis(axis.column, axis.scale, (1.0, 10.0) if log else (0.0, 1.0))
+    low, high = float(min(values)), float(max(values))
     if high <= low:
-        high = low * 10 if axis.scale == "log" else low + 1
-    return Axis(axis.column, axis.scale, (float(low), float(high)))
+        high = low * 10 if log else low + 1
+    return Axis(axis.column, axis.scale, (low, high))
 
 
 def data_ranges(con: duckdb.DuckDBPyConnection, columns: Sequence[str], selection: Selection) -> dict[str, ColumnRange]:
@@ -284,6 +312,7 @@ def chart(
     top_condition: str = "allowed",
     every_point_when_few: bool = False,
     constraint_sets: Sequence[str] = (),
+    marked: pd.DataFrame | None = None,
     title: str | None = None,
     columns: int = 1,
 ) -> Chart:
@@ -292,7 +321,8 @@ def chart(
     Up to ``MAX_POINTS`` selected rows: the rows matching ``top_condition`` are drawn as points
     (or every row, with ``every_point_when_few``). Above: each panel is a 2-D histogram of all
     selected rows (grey, darker with more points) and at most ``MAX_POINTS`` of the rows matching
-    ``top_condition`` are drawn on top. Bounds of ``constraint_sets`` on a plotted column are drawn.
+    ``top_condition`` are drawn on top. Bounds of ``constraint_sets`` on a plotted column are drawn,
+    and the rows of ``marked`` (``paper_benchmarks``) as named diamonds.
     """
     colour_column = colouring.column
     rows, matching = counts(con, selection, top_condition)
@@ -336,6 +366,8 @@ def chart(
                 "tooltip": _tooltip([panel.x.column, panel.y.column, colour_column, "scan"], scales),
             },
         })
+        if marked is not None:
+            layers += _benchmark_layers(marked, panel, scales)
         panel_specs.append({
             "width": PANEL_SIZE[0], "height": PANEL_SIZE[1], "layer": layers,
             "resolve": {"scale": {"color": "independent"}},
@@ -378,12 +410,15 @@ def _density_layer(i: int, panel: Panel) -> dict:
 
 
 def figure_chart(
-    con: duckdb.DuckDBPyConnection, figure: FigureDef, selection: Selection, constraint_sets: Sequence[str]
+    con: duckdb.DuckDBPyConnection, figure: FigureDef, selection: Selection, constraint_sets: Sequence[str],
+    mark_benchmarks: bool = False,
 ) -> Chart:
-    """A paper figure (``figures.toml``) of the selected scans: allowed points coloured by scenario."""
+    """A paper figure (``figures.toml``) of the selected scans: allowed points coloured by scenario,
+    optionally with paper 001's benchmark points marked."""
     return chart(
         con, figure.panels, selection, Colouring("scenario", colors=figure.colors),
         constraint_sets=constraint_sets if figure.draw_bounds else (), columns=figure.columns,
+        marked=paper_benchmarks() if mark_benchmarks else None,
     )
 
 

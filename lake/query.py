@@ -79,10 +79,6 @@ def scan_infos(con: duckdb.DuckDBPyConnection) -> list[ScanInfo]:
     return infos
 
 
-def scan_names(con: duckdb.DuckDBPyConnection) -> list[str]:
-    return [info.scan for info in scan_infos(con)]
-
-
 def numeric_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
     """The numeric columns of ``points`` (parameters and observables), in schema order."""
     described = con.execute("DESCRIBE points").fetchall()

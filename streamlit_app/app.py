@@ -6,13 +6,14 @@ of ``streamlit_app/views``; their queries and charts live in ``lake/query.py`` a
 """
 import streamlit as st
 
+from streamlit_app.context import guarded
 from streamlit_app.views import constraints, explore, figure2, figure3, sql
 
 st.set_page_config(page_title="dsscan explorer", layout="wide")
 st.navigation([
-    st.Page(figure3.render, title="Figure 3: branching fractions", url_path="figure3", default=True),
-    st.Page(figure2.render, title="Figure 2: allowed regions", url_path="figure2"),
-    st.Page(explore.render, title="Explore", url_path="explore"),
-    st.Page(constraints.render, title="Constraints", url_path="constraints"),
-    st.Page(sql.render, title="SQL", url_path="sql"),
+    st.Page(guarded(figure3.render), title="Figure 3: branching fractions", url_path="figure3", default=True),
+    st.Page(guarded(figure2.render), title="Figure 2: allowed regions", url_path="figure2"),
+    st.Page(guarded(explore.render), title="Explore", url_path="explore"),
+    st.Page(guarded(constraints.render), title="Constraints", url_path="constraints"),
+    st.Page(guarded(sql.render), title="SQL", url_path="sql"),
 ]).run()

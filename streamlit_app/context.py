@@ -8,10 +8,12 @@ cached per view with ``st.cache_data``, keyed on the lake root and a fingerprint
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import threading
 from dataclasses import dataclass
+from typing import Callable
 
 import duckdb
 import pyarrow as pa
@@ -22,7 +24,7 @@ from lake.catalog import open_catalog
 from lake.query import ScanInfo, Selection, lake_state, scan_infos
 
 LAKE_ENV = "DSSCAN_LAKE"
-LAKE_ERRORS = (ValueError, OSError, KeyError, TypeError, duckdb.Error, pa.ArrowException)  # a damaged lake
+LAKE_ERRORS = (ValueError, OSError, KeyError, TypeError, AttributeError, duckdb.Error, pa.ArrowException)  # damage
 SCENARIO_NAMES = {"kappa": "κ ≠ 0", "kappa0": "κ = 0"}
 
 
@@ -68,6 +70,10 @@ class LakeView:
         return run_query(self.root, self.state, function, *args)
 
 
+def first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 def stop_with(message: str, kind: str = "error") -> None:
     getattr(st, kind)(message)
     st.stop()
@@ -82,7 +88,7 @@ def lake_view() -> LakeView:
         state = lake_state(root)
         scans = tuple(run_query(root, state, scan_infos))
     except LAKE_ERRORS as exc:
-        stop_with(f"cannot read the lake {root!r}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+        stop_with(f"cannot read the lake {root!r}: {first_line(exc)}")
     if not scans:
         stop_with(f"the lake {root!r} has scans but no stored rows yet; wait for a chunk to finish", "warning")
     names = [s.scan for s in scans]
@@ -90,6 +96,19 @@ def lake_view() -> LakeView:
     if not picked:
         stop_with("choose at least one scan in the sidebar", "info")
     return LakeView(root, state, scans, tuple(s for s in scans if s.scan in picked))
+
+
+def guarded(render: Callable[[], None]) -> Callable[[], None]:
+    """A page that ends in one line, not a traceback, when the lake changes under it (a chunk file
+    removed or damaged after the catalog was opened)."""
+    @functools.wraps(render)
+    def page() -> None:
+        try:
+            render()
+        except LAKE_ERRORS as exc:
+            st.error(f"cannot read the lake: {first_line(exc)}")
+
+    return page
 
 
 def missing_scenarios(view: LakeView) -> list[str]:

@@ -3,6 +3,7 @@ come from reading the Parquet files with pyarrow and numpy, not from the app's q
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pyarrow as pa
@@ -11,6 +12,7 @@ import pyarrow.dataset as ds
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from conftest import REPO
 from lake.figures import BINS, figure_book
 from streamlit_app.context import lake_roots
 
@@ -159,3 +161,24 @@ def test_the_lake_comes_from_the_command_line_or_the_environment(monkeypatch):
     monkeypatch.setenv("DSSCAN_LAKE", "/from/env")
     assert lake_roots(["--lake", "a", "--lake", "b"]) == ["a", "b"]
     assert lake_roots([]) == ["/from/env"]
+
+
+def test_figure2_marks_the_papers_benchmark_points_when_asked(scenario_lake, monkeypatch):
+    spec, _ = drawn(page("figure2", scenario_lake, monkeypatch, bp="true"))
+    diamonds = [layer for layer in spec["concat"][0]["layer"] if layer["mark"].get("shape") == "diamond"]
+    (marks,) = [layer["data"]["values"] for layer in diamonds]
+    # paper 001 Table II: eta_t x 10^2 and eta_c of BP1 ... BP7
+    assert [(m["benchmark"], m["eta_t"], m["eta_c"]) for m in marks] == [
+        ("BP1", 0.0054, -0.13), ("BP2", 0.0104, -0.28), ("BP3", 0.0084, -0.24), ("BP4", 0.0058, -0.14),
+        ("BP5", 0.0131, -0.34), ("BP6", 0.0054, -0.13), ("BP7", 0.0063, -0.15),
+    ]
+
+
+def test_a_chunk_file_lost_after_the_scan_ends_the_page_in_one_line(tmp_path, scenario_lake, monkeypatch):
+    lake = tmp_path / "lake"
+    shutil.copytree(scenario_lake, lake)
+    (lake / "scan=bp1-kappa" / "part-000002.parquet").unlink()
+    monkeypatch.setenv("DSSCAN_LAKE", str(lake))
+    app = AppTest.from_file(str(REPO / "streamlit_app" / "app.py"), default_timeout=RUN_TIMEOUT_S).run()
+    assert not app.exception, app.exception
+    assert app.error[0].value.startswith("cannot read the lake")

@@ -55,7 +55,7 @@ def test_figure_views_draw_what_the_lake_holds(server, page, scenario_lake):
     # the eta_t - eta_c panel's bins: 60 x 60 over the paper's ranges [0, 0.02] x [-0.5, 0]
     bins = in_lake(scenario_lake, f"SELECT count(DISTINCT (floor(eta_t / 0.02 * {BINS}), floor((eta_c + 0.5) / 0.5 * {BINS}))) FROM p")
     assert mark_counts(page, "density")[0] == bins
-    assert page.get_by_text("PNG").count() == 1
+    assert page.get_by_text("Deploy").count() == 0  # toolbarMode = "viewer" (.streamlit/config.toml)
     page.goto(url)  # Figure 3 is the first page
     wait_for_chart(page)
     assert mark_counts(page, "points") == [allowed] * 3

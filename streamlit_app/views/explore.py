@@ -25,9 +25,9 @@ def columns_of(root: str, state: str) -> tuple[list[str], list[str]]:
     return run_query(root, state, numeric_columns), run_query(root, state, pass_columns)
 
 
-@st.cache_data(show_spinner="Reading the columns' ranges…", max_entries=128)
-def ranges_of(root: str, state: str, scans: tuple[str, ...], columns: tuple[str, ...]) -> dict[str, ColumnRange]:
-    return run_query(root, state, data_ranges, columns, Selection(scans))
+@st.cache_data(show_spinner="Reading the column's range…", max_entries=256)
+def range_of(root: str, state: str, scans: tuple[str, ...], column: str) -> ColumnRange:
+    return run_query(root, state, data_ranges, (column,), Selection(scans))[column]
 
 
 @st.cache_data(show_spinner="Querying the lake…", max_entries=64)
@@ -54,13 +54,6 @@ def axis_scale(label: str, key: str, r: ColumnRange) -> str:
                     help=None if len(options) > 1 else "the column has values <= 0: linear only")
 
 
-def domain(column: str, scale: str, r: ColumnRange, sliced: dict[str, tuple[float, float]]) -> tuple[float, float] | None:
-    if column in sliced:
-        return sliced[column]
-    low = r.low_positive if scale == "log" else r.low
-    return (low, r.high) if low is not None and r.high is not None and r.high > low else None
-
-
 def render() -> None:
     st.subheader("Explore any two columns")
     view = lake_view()
@@ -74,18 +67,16 @@ def render() -> None:
     middle.caption(f"{column_title(y)}: {column_help(y)}")
     parameters = [p for p in PARAMETER_NAMES if p in numeric]
     sliced_names = st.sidebar.multiselect("Slice parameters", parameters, key="slice", bind="query-params")
-    ranges = ranges_of(view.root, view.state, view.selection.scans, tuple(dict.fromkeys([x, y, *parameters])))
     sliced = {}
     for p in sliced_names:
-        r = ranges[p]
+        r = range_of(view.root, view.state, view.selection.scans, p)
         if r.low is None or r.high is None or r.high <= r.low:
             continue
         sliced[p] = st.sidebar.slider(column_title(p), r.low, r.high, (r.low, r.high), key=f"range_{p}",
                                       bind="query-params", format="%.4g", help=column_help(p))
-    x_scale = axis_scale("x scale", "xscale", ranges[x])
-    y_scale = axis_scale("y scale", "yscale", ranges[y])
-    panel = Panel(Axis(x, x_scale, domain(x, x_scale, ranges[x], sliced)),
-                  Axis(y, y_scale, domain(y, y_scale, ranges[y], sliced)))
+    x_scale = axis_scale("x scale", "xscale", range_of(view.root, view.state, view.selection.scans, x))
+    y_scale = axis_scale("y scale", "yscale", range_of(view.root, view.state, view.selection.scans, y))
+    panel = Panel(Axis(x, x_scale, sliced.get(x)), Axis(y, y_scale, sliced.get(y)))  # else from the data
     selection = Selection(view.selection.scans, tuple((p, lo, hi) for p, (lo, hi) in sliced.items()))
     key = (view.root, view.state, panel, selection, colour, view.constraint_sets)
     show_chart(explore_spec(*key), f"{y}-vs-{x}", lambda: explore_spec(*key).spec)
