@@ -10,7 +10,7 @@ The Python API (docs/api.md); each name is imported on first use, so ``import ds
         one parameter point's observables and verdicts, as ``dsscan point`` prints them
     evaluate(points, constraints="datta2024") -> pyarrow.Table
         many points at once, every observable and verdict, one row per point
-    figures.figure2(lake=None, scans=None), figures.figure3(...) -> figures.Figure
+    figures.figure2(lake=None, scans=None, mark_benchmarks=False), figures.figure3(...) -> figures.Figure
         paper 001's Figures 2 and 3 as the explorer app draws them; .save("fig.png" | ".pdf" | ".svg")
 
 Errors a user can fix are ``ValueError`` (or ``FileNotFoundError``) with the one-line message

@@ -69,10 +69,14 @@ def names() -> list[str]:
     return list(figure_book().figures)
 
 
-def draw(name: str, lake: Lake | str | os.PathLike | None = None, scans: Sequence[str] | None = None) -> Figure:
+def draw(
+    name: str, lake: Lake | str | os.PathLike | None = None, scans: Sequence[str] | None = None,
+    mark_benchmarks: bool = False,
+) -> Figure:
     """Figure ``name`` of ``names()`` drawn from ``lake`` (a ``Lake`` from ``dsscan.open_lake``, or
     a lake root; default: the default lake) for ``scans`` (default: every scan with stored rows),
-    with the bounds of those scans' constraint sets where the figure draws bounds."""
+    with the bounds of those scans' constraint sets where the figure draws bounds, and with
+    ``mark_benchmarks`` paper 001's benchmark points (Table II) marked, as the app's checkbox does."""
     from dsscan.api import Lake, open_lake
     from lake.figures import figure_book, figure_chart
     from lake.query import Selection, scan_infos
@@ -91,18 +95,22 @@ def draw(name: str, lake: Lake | str | os.PathLike | None = None, scans: Sequenc
                          f"the scans with stored rows are {', '.join(stored) or 'none'}")
     constraint_sets = tuple(dict.fromkeys(stored[s].constraint_set for s in chosen))
     definition = figures[name]
-    chart = figure_chart(lake.connection, definition, Selection(tuple(chosen)), constraint_sets)
+    chart = figure_chart(lake.connection, definition, Selection(tuple(chosen)), constraint_sets, mark_benchmarks)
     return Figure(name, definition.title, definition.source, chart.spec, chart.summary)
 
 
-def figure2(lake: Lake | str | os.PathLike | None = None, scans: Sequence[str] | None = None) -> Figure:
+def figure2(
+    lake: Lake | str | os.PathLike | None = None, scans: Sequence[str] | None = None, mark_benchmarks: bool = False
+) -> Figure:
     """Paper 001's Figure 2 (allowed regions in planes of two parameters, κ ≠ 0 and κ = 0) as the
-    app's Figure 2 page draws it; ``lake`` and ``scans`` as in ``draw``."""
-    return draw("figure2", lake, scans)
+    app's Figure 2 page draws it; the arguments as in ``draw``."""
+    return draw("figure2", lake, scans, mark_benchmarks)
 
 
-def figure3(lake: Lake | str | os.PathLike | None = None, scans: Sequence[str] | None = None) -> Figure:
+def figure3(
+    lake: Lake | str | os.PathLike | None = None, scans: Sequence[str] | None = None, mark_benchmarks: bool = False
+) -> Figure:
     """Paper 001's Figure 3 (branching fractions of kaon and B decays of the allowed points, κ ≠ 0 and
     κ = 0, with the constraint sets' measurements and bounds) as the app's Figure 3 page draws it;
-    ``lake`` and ``scans`` as in ``draw``."""
-    return draw("figure3", lake, scans)
+    the arguments as in ``draw``."""
+    return draw("figure3", lake, scans, mark_benchmarks)

@@ -170,6 +170,10 @@ def test_figures_are_the_apps_figures_of_every_scan_and_its_constraint_set(small
         drawn = getattr(dsscan.figures, name)(small_lake)
         app = figure_chart(open_catalog(small_lake), figure_book().figures[name], Selection(("sampled", "small")), ("datta2024",))
         assert drawn.spec == app.spec and drawn.summary == app.summary
+    marked = dsscan.figures.figure2(small_lake, mark_benchmarks=True)
+    app = figure_chart(open_catalog(small_lake), figure_book().figures["figure2"], Selection(("sampled", "small")), ("datta2024",),
+                       mark_benchmarks=True)
+    assert marked.spec == app.spec != drawn.spec
     one = dsscan.figures.figure3(dsscan.open_lake(small_lake), scans=["sampled"])
     assert one.summary.rows == dsscan.open_lake(small_lake).status("sampled")["rows"]
 
