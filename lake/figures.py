@@ -1,12 +1,13 @@
-"""Figures of the lake as Vega-Lite specs with their data inline, for the app and for exports.
+"""Figures of the lake as Vega-Lite specs carrying their data, for the app, notebooks and exports.
 
 The panels of paper 001's Figures 2 and 3 (axes, ranges, colours) are data
 (``dsscan/data/figures.toml``); the bands and lines of a figure are the constraints of the scan's
 own constraint set (``dsscan/data/constraints/``) on a plotted column; titles and units come from
-the schema (``dsscan/schema.py``). ``chart`` turns panels into one self-contained spec:
-below ``MAX_POINTS`` selected rows every point is drawn; above, each panel is a 2-D histogram
-computed by DuckDB (``lake.query.histograms_2d``) with at most ``MAX_POINTS`` of the allowed points
-on top. ``export`` renders the same spec to PNG, PDF or SVG with vl-convert (no browser).
+the schema (``dsscan/schema.py``). ``chart`` turns panels into one self-contained spec (named
+datasets as DataFrames; ``json_spec`` makes them JSON rows): up to ``MAX_POINTS`` selected rows
+every allowed point is drawn; above, each panel is a 2-D histogram computed by DuckDB
+(``lake.query.histograms_2d``) with at most ``MAX_POINTS`` of the allowed points on top.
+``export`` renders the same spec to PNG, PDF or SVG with vl-convert (no browser).
 """
 from __future__ import annotations
 
@@ -194,7 +195,7 @@ class ChartSummary:
 
 @dataclass
 class Chart:
-    spec: dict
+    spec: dict  # Vega-Lite; its named datasets are DataFrames (Streamlit sends them as Arrow), see json_spec
     summary: ChartSummary
 
 
@@ -216,7 +217,7 @@ def _position(axis: Axis) -> dict:
         "axis": {"grid": False},
     }
     if axis.scale == "log":
-        encoding["axis"]["format"] = ".0e"
+        encoding["axis"] |= {"format": ".0e", "tickCount": 5}
     return encoding
 
 
@@ -303,6 +304,34 @@ def data_ranges(con: duckdb.DuckDBPyConnection, columns: Sequence[str], selectio
     return column_ranges(con, columns, selection, density_head(con, chosen, DENSITY_HEAD_ROWS))
 
 
+@dataclass
+class TopRows:
+    """The rows a chart draws as points (a sample of at most ``MAX_POINTS``), and the counts that
+    decide whether its panels are densities."""
+
+    rows: int  # selected rows
+    matching: int  # of those, drawn or sampled from
+    density: bool  # more selected rows than a chart draws
+    points: pd.DataFrame
+
+
+def drawn_columns(panels: Sequence[Panel], colouring: Colouring) -> list[str]:
+    return list(dict.fromkeys([a.column for p in panels for a in (p.x, p.y)] + [colouring.column, "scenario", "scan"]))
+
+
+def top_rows(
+    con: duckdb.DuckDBPyConnection, columns: Sequence[str], selection: Selection, top_condition: str = "allowed",
+    every_point_when_few: bool = False,
+) -> TopRows:
+    """Up to ``MAX_POINTS`` selected rows: those matching ``top_condition`` (or all, with
+    ``every_point_when_few``); above, a repeatable sample of ``MAX_POINTS`` of those matching it."""
+    rows, matching = counts(con, selection, top_condition)
+    density = rows > MAX_POINTS
+    condition, matching = ("true", rows) if every_point_when_few and not density else (top_condition, matching)
+    points = sample_rows(con, columns, selection, MAX_POINTS, SAMPLE_SEED, condition, matching)
+    return TopRows(rows, matching, density, points)
+
+
 def chart(
     con: duckdb.DuckDBPyConnection,
     panels: Sequence[Panel],
@@ -315,6 +344,7 @@ def chart(
     marked: pd.DataFrame | None = None,
     title: str | None = None,
     columns: int = 1,
+    top: TopRows | None = None,
 ) -> Chart:
     """One Vega-Lite spec (data inline) drawing ``panels`` of the selected rows.
 
@@ -322,16 +352,12 @@ def chart(
     (or every row, with ``every_point_when_few``). Above: each panel is a 2-D histogram of all
     selected rows (grey, darker with more points) and at most ``MAX_POINTS`` of the rows matching
     ``top_condition`` are drawn on top. Bounds of ``constraint_sets`` on a plotted column are drawn,
-    and the rows of ``marked`` (``paper_benchmarks``) as named diamonds.
+    and the rows of ``marked`` (``paper_benchmarks``) as named diamonds. ``top``: the result of
+    ``top_rows`` for these panels, when the caller has it already (it does not depend on the scales).
     """
     colour_column = colouring.column
-    rows, matching = counts(con, selection, top_condition)
-    density = rows > MAX_POINTS
-    every_row = every_point_when_few and not density
-    condition, top_rows = ("true", rows) if every_row else (top_condition, matching)
-    plotted = [a.column for p in panels for a in (p.x, p.y)]
-    columns_drawn = list(dict.fromkeys(plotted + [colour_column, "scenario", "scan"]))
-    points = sample_rows(con, columns_drawn, selection, MAX_POINTS, SAMPLE_SEED, condition, top_rows)
+    top = top or top_rows(con, drawn_columns(panels, colouring), selection, top_condition, every_point_when_few)
+    points, density = top.points, top.density
     chosen = [info for info in scan_infos(con) if info.scan in selection.scans]
     head = density_head(con, chosen, DENSITY_HEAD_ROWS) if density else Head()
     open_columns = [a.column for p in panels for a in (p.x, p.y) if a.domain is None]
@@ -341,17 +367,17 @@ def chart(
     colour_scale = auto_scale(ranges[colour_column].low, ranges[colour_column].high) if colouring.kind == "column" else ""
     if colouring.kind == "column":
         scales.setdefault(colour_column, colour_scale)
-    datasets: dict[str, list[dict]] = {"points": _records(points)}
+    datasets: dict[str, pd.DataFrame] = {"points": points}
     histograms = (
         histograms_2d(con, [(_binning(p.x), _binning(p.y)) for p in panels], selection, head) if density else []
     )
-    summary = ChartSummary(rows=rows, density=density, top_rows=top_rows, top_drawn=len(points),
+    summary = ChartSummary(rows=top.rows, density=density, top_rows=top.matching, top_drawn=len(points),
                            density_head=head.limits or None)
     panel_specs = []
     for i, panel in enumerate(panels):
         layers = []
         if density:
-            datasets[f"density_{i}"] = _records(histograms[i])
+            datasets[f"density_{i}"] = histograms[i]
             summary.bins.append(len(histograms[i]))
             layers.append(_density_layer(i, panel))
         layers += _bound_layers(constraint_bounds(constraint_sets, panel), panel)
@@ -425,11 +451,17 @@ def figure_chart(
 EXPORT_FORMATS = {"png": "image/png", "pdf": "application/pdf", "svg": "image/svg+xml"}
 
 
+def json_spec(spec: dict) -> dict:
+    """The spec with its datasets as JSON rows: for Vega-Lite anywhere (vl-convert, a notebook, a file)."""
+    datasets = {name: _records(frame) for name, frame in spec["datasets"].items()}
+    return {k: v for k, v in spec.items() if k != "usermeta"} | {"datasets": datasets}
+
+
 def export(spec: dict, fmt: str) -> bytes:
     """The chart as a publication file: PNG at ``EXPORT_PNG_SCALE`` pixels per point, or vector PDF/SVG."""
     import vl_convert
 
-    spec = {k: v for k, v in spec.items() if k != "usermeta"}
+    spec = json_spec(spec)
     if fmt == "png":
         return vl_convert.vegalite_to_png(spec, scale=EXPORT_PNG_SCALE)
     if fmt == "pdf":

@@ -10,7 +10,8 @@ import streamlit as st
 
 from dsscan.parameters import PARAMETER_NAMES
 from lake.figures import (
-    Axis, Chart, Colouring, Panel, auto_scale, chart, column_help, column_title, data_ranges, figure_book,
+    Axis, Chart, Colouring, Panel, TopRows, auto_scale, chart, column_help, column_title, data_ranges, drawn_columns,
+    figure_book, top_rows,
 )
 from lake.query import ColumnRange, Selection, numeric_columns, pass_columns
 from streamlit_app.context import lake_view, run_query
@@ -30,12 +31,19 @@ def range_of(root: str, state: str, scans: tuple[str, ...], column: str) -> Colu
     return run_query(root, state, data_ranges, (column,), Selection(scans))[column]
 
 
+@st.cache_data(show_spinner="Reading the points…", max_entries=32)
+def explore_points(root: str, state: str, columns: tuple[str, ...], selection: Selection) -> TopRows:
+    """The points drawn, cached apart from the chart: an axis scale change reuses them."""
+    return run_query(root, state, top_rows, columns, selection, "allowed", True)
+
+
 @st.cache_data(show_spinner="Querying the lake…", max_entries=64)
 def explore_spec(root: str, state: str, panel: Panel, selection: Selection, colour: str,
                  constraint_sets: tuple[str, ...]) -> Chart:
+    top = explore_points(root, state, tuple(drawn_columns([panel], colouring(colour))), selection)
     return run_query(root, state, lambda con: chart(
-        con, [panel], selection, colouring(colour), every_point_when_few=True,
-        constraint_sets=constraint_sets, title=f"{column_title(panel.y.column)} against {column_title(panel.x.column)}",
+        con, [panel], selection, colouring(colour), top=top, constraint_sets=constraint_sets,
+        title=f"{column_title(panel.y.column)} against {column_title(panel.x.column)}",
     ))
 
 
