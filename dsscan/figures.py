@@ -7,6 +7,7 @@ converter (vl-convert, no browser). A ``Figure`` shows itself in Jupyter and sav
 """
 from __future__ import annotations
 
+import functools
 import os
 import pathlib
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 if TYPE_CHECKING:
     from dsscan.api import Lake
-    from lake.figures import ChartSummary
+    from lake.figures import Chart, ChartSummary
 
 __all__ = ["figure2", "figure3", "draw", "names", "Figure"]
 VEGA_LITE_MIME = "application/vnd.vegalite.v5+json"
@@ -22,16 +23,25 @@ VEGA_LITE_MIME = "application/vnd.vegalite.v5+json"
 
 @dataclass(frozen=True, eq=False)
 class Figure:
-    """A drawn figure: ``spec`` is its Vega-Lite spec with the data inline, ``summary`` what it draws
-    (``rows`` selected, ``top_rows`` allowed points among them, ``top_drawn`` drawn, ``density``:
-    panels are 2-D histograms because there are many rows). In Jupyter it displays itself
-    (interactive Vega-Lite where the front end renders it, else the SVG)."""
+    """A drawn figure: ``spec`` is its Vega-Lite spec with the data inline as JSON rows, ``summary``
+    what it draws (``rows`` selected, ``top_rows`` allowed points among them, ``top_drawn`` drawn,
+    ``density``: panels are 2-D histograms because there are many rows). In Jupyter it displays
+    itself (interactive Vega-Lite where the front end renders it, else the SVG)."""
 
     name: str
     title: str
     source: str  # the figure of the paper it reproduces
-    spec: dict[str, Any]
-    summary: ChartSummary
+    chart: Chart  # as the app holds it: datasets as DataFrames
+
+    @functools.cached_property
+    def spec(self) -> dict[str, Any]:
+        from lake.figures import json_spec
+
+        return json_spec(self.chart.spec)
+
+    @property
+    def summary(self) -> ChartSummary:
+        return self.chart.summary
 
     def __repr__(self) -> str:
         s = self.summary
@@ -42,7 +52,7 @@ class Figure:
         """The figure as a ``png`` (high resolution), ``pdf`` or ``svg`` file's bytes."""
         from lake.figures import export
 
-        return export(self.spec, fmt)
+        return export(self.chart.spec, fmt)
 
     def save(self, path: str | os.PathLike) -> pathlib.Path:
         """Write the figure to ``path``; its suffix (.png, .pdf or .svg) chooses the format."""
@@ -96,7 +106,7 @@ def draw(
     constraint_sets = tuple(dict.fromkeys(stored[s].constraint_set for s in chosen))
     definition = figures[name]
     chart = figure_chart(lake.connection, definition, Selection(tuple(chosen)), constraint_sets, mark_benchmarks)
-    return Figure(name, definition.title, definition.source, chart.spec, chart.summary)
+    return Figure(name, definition.title, definition.source, chart)
 
 
 def figure2(
