@@ -58,8 +58,9 @@ CHUNKS, STOP_AFTER = 12, 2
 
 
 def run_python(*argv: str, cwd) -> subprocess.CompletedProcess:
+    """Python in ``cwd``, whose temporary files (the notebook's lake) go there too."""
     return subprocess.run([sys.executable, *argv], cwd=cwd, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "TQDM_DISABLE": "1"})
+                          env={**os.environ, "TQDM_DISABLE": "1", "TMPDIR": str(cwd)})
 
 
 @pytest.mark.slow
@@ -93,6 +94,7 @@ def coloured_pixels(path, colour: str) -> int:
 def test_the_example_notebook_runs_and_draws_both_figures(tmp_path):
     done = run_python(str(REPO / "docs" / "notebook.py"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
+    assert len(list(tmp_path.glob("dsscan-notebook-*/scan=*/manifest.json"))) == 2
     allowed = {name: int(n) for name, n in re.findall(r"^([\w-]+): \d+ points, (\d+) allowed", done.stdout, re.MULTILINE)}
     assert list(allowed) == ["bp1-kappa", "bp6-kappa0"] and min(allowed.values()) > 0
     assert "allowed by datta2024" in done.stdout
