@@ -34,7 +34,8 @@ def run_scan(
 
     ``config`` is the path of a TOML config or a dict shaped like one
     (``{"scan": {...}, "parameters": {...}, "lake": {...}}``, see docs/configuration.md).
-    ``engine`` is ``"local"`` (this process), ``"ray"`` or ``"dask"`` (default: the CLI's default);
+    ``engine`` is ``"local"`` (this process), ``"ray"``, ``"dask"`` or ``"auto"`` (the default, as the
+    CLI's: small scans in this process, large ones on Ray);
     ``workers`` and ``address`` are ``--workers`` and ``--address``; ``lake`` overrides
     ``[lake] root``; ``resume=True`` continues a stopped scan of the same config (``--resume``).
     A progress bar (``tqdm.auto``: a widget in Jupyter, text elsewhere; ``TQDM_DISABLE=1`` hides it)
@@ -51,7 +52,7 @@ def run_scan(
 
     from dsscan.commands.status import summary
     from dsscan.config import load_config, parse_config
-    from services import DEFAULT_ENGINE, make_engine
+    from services import DEFAULT_ENGINE, choose_engine, make_engine
     from services.driver import ensure_new_scan, run_scan as drive, stopped_scan
     from services.engine import ChunkFailedError
 
@@ -60,7 +61,8 @@ def run_scan(
         spec = parse_config(dict(config), lake_root)
     else:
         spec = load_config(config, lake_root)
-    chosen = make_engine(engine or DEFAULT_ENGINE, workers, address)
+    engine_name, _ = choose_engine(engine or DEFAULT_ENGINE, spec.points, spec.store, workers, address)
+    chosen = make_engine(engine_name, workers, address)
     if resume:
         recorded = stopped_scan(spec).chunks
     else:
@@ -82,7 +84,7 @@ def run_scan(
         raise
     finally:
         bar.close()
-    return summary(manifest) | {"lake": spec.lake_root}
+    return summary(manifest, spec.lake_root) | {"lake": spec.lake_root}
 
 
 def open_lake(root: str | os.PathLike | None = None) -> Lake:
@@ -139,7 +141,7 @@ class Lake:
         """Where scan ``scan`` stands, from its manifest: what ``dsscan status SCAN --json`` prints."""
         from dsscan.commands.status import load_scan, summary
 
-        return summary(load_scan(self.root, scan))
+        return summary(load_scan(self.root, scan), self.root)
 
     def points(
         self, scan: str, columns: Iterable[str] | None = None, where: str | None = None
