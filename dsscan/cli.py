@@ -24,6 +24,7 @@ COMMANDS = (
     "validate", "scan", "status", "sql", "lake",
     "bench", "throughput", "tables",
     "submit", "jobs", "k8s",
+    "app",
 )
 
 

@@ -14,6 +14,7 @@ import os
 import pathlib
 import socket
 import subprocess
+import tempfile
 import sys
 import time
 import urllib.request
@@ -34,14 +35,14 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def app_server(*lakes: pathlib.Path):
-    """The app as the docs start it (from the repository, its .streamlit/config.toml), serving ``lakes``;
-    yields (url, pid) and stops it by pid."""
+    """The app as the docs start it, ``dsscan app --lake ...``, from a folder outside the repository
+    (so no .streamlit/config.toml helps), serving ``lakes``; yields (url, pid) and stops it by pid."""
     port = free_port()
     lake_args = [arg for lake in lakes for arg in ("--lake", str(lake))]
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app/app.py", "--server.port", str(port),
-         "--server.headless", "true", "--", *lake_args],
-        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "dsscan.cli", "app", "--port", str(port), *lake_args],
+        cwd=tempfile.gettempdir(), env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -266,5 +266,5 @@ def _print_summary(spec: ScanSpec, manifest: Manifest, progress: Progress) -> No
         f"results:  {folder}  ({len(manifest.chunks)} Parquet files + manifest.json)\n"
         f"query:    {shlex.quote(_installed_command('dsscan'))} sql \"select count(*) from points where scan = '{spec.name}'\" "
         f"--lake {shlex.quote(lake)}\n"
-        f"explore:  {_command(_installed_command('streamlit'), 'run', app, '--', '--lake', lake)}"
+        f"explore:  {_command(_installed_command('dsscan'), 'app', '--lake', lake)}"
     )
