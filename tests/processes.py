@@ -17,6 +17,8 @@ import uuid
 
 import psutil
 
+from services import RAY_SINGLE_NODE_SWITCH
+
 MARKER = "DSSCAN_TEST_RUN"
 DSSCAN = [sys.executable, "-m", "dsscan.cli"]
 RAY = str(pathlib.Path(sys.executable).with_name("ray"))
@@ -90,10 +92,12 @@ def wait_for_port(port: int, process: subprocess.Popen) -> None:
 class SimulatedCluster:
     """A Ray cluster of ``nodes`` ``ray start`` processes of one CPU each on 127.0.0.1 (``--block``,
     so each is ours to stop): a head with its dashboard (the Jobs API) and worker "nodes", as a
-    KubeRay cluster's pods would be. ``env`` (with a marker, RAY_AUTH_TOKEN) is every node's."""
+    KubeRay cluster's pods would be. ``env`` (with a marker, RAY_AUTH_TOKEN) is every node's, with
+    Ray's multi-node switch off: otherwise Ray replaces 127.0.0.1 by the machine's routable address
+    and binds servers there (docs/reliability.md), and no test server may listen beyond loopback."""
 
     def __init__(self, env: dict[str, str], nodes: int):
-        self.env = env
+        self.env = {**env, RAY_SINGLE_NODE_SWITCH: "0"}
         self.temp_dirs: list[str] = []
         self.gcs_port, self.dashboard_port = free_port(), free_port()
         self.head = self._start("--head", "--port", str(self.gcs_port), "--dashboard-host", "127.0.0.1",
