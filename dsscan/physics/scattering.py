@@ -24,7 +24,6 @@ from importlib import resources
 from typing import Callable
 
 import numpy as np
-from scipy import integrate, optimize, special
 
 from dsscan.inputs import Inputs, load_inputs, parse_inputs, to_natural
 
@@ -138,6 +137,8 @@ def helm_form_factor(Q2, mass_number: float):
 @functools.cache
 def helm_first_zero_q2(mass_number: float) -> float:
     """Q^2 of the first zero of F, where j1(q R_n) = 0: a break point for the quadrature."""
+    from scipy import optimize, special  # the reference quadrature's: `dsscan tables path` starts without scipy
+
     x0 = optimize.brentq(lambda x: special.spherical_jn(1, x), PI, 1.5 * PI, xtol=1e-15)
     return (x0 / helm_radii(mass_number)[0]) ** 2
 
@@ -265,6 +266,8 @@ def integrate_over_q2(dsigma_dQ2: Callable[[float], float], E: float, m_nu4: flo
     ``scales`` are Q^2 values where the integrand changes shape (m_S^2, m^2, the form-factor scale);
     those inside the range become break points.
     """
+    from scipy import integrate
+
     if E <= threshold_energy(m_nu4, M):
         return 0.0
     lo, hi = (math.log(x) for x in q2_limits(E, m_nu4, M))
@@ -283,6 +286,8 @@ def integrate_over_q2(dsigma_dQ2: Callable[[float], float], E: float, m_nu4: flo
 def flux_average(sigma_of_E: Callable[[float], float], E_threshold: float, flux: Flux) -> float:
     """<sigma> = int Phi sigma dE / int Phi dE, adaptive on each interval between flux bin centres
     (the interpolated flux is linear there, so each piece is smooth apart from the threshold)."""
+    from scipy import integrate
+
     total = 0.0
     for E_lo, E_hi in zip(flux.energy[:-1], flux.energy[1:]):
         a = max(float(E_lo), E_threshold)
