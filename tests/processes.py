@@ -17,8 +17,6 @@ import uuid
 
 import psutil
 
-from services import RAY_SINGLE_NODE_SWITCH
-
 MARKER = "DSSCAN_TEST_RUN"
 DSSCAN = [sys.executable, "-m", "dsscan.cli"]
 RAY = str(pathlib.Path(sys.executable).with_name("ray"))
@@ -92,16 +90,13 @@ def wait_for_port(port: int, process: subprocess.Popen) -> None:
 class SimulatedCluster:
     """A Ray cluster of ``nodes`` ``ray start`` processes of one CPU each on 127.0.0.1 (``--block``,
     so each is ours to stop): a head with its dashboard (the Jobs API) and worker "nodes", as a
-    KubeRay cluster's pods would be. ``env`` (with a marker, RAY_AUTH_TOKEN) is every node's; the
-    head's has Ray's multi-node switch off, since otherwise Ray replaces 127.0.0.1 by the machine's
-    routable address and binds the head's servers there (docs/reliability.md); a worker node cannot
-    join with it off, and joins the head on 127.0.0.1."""
+    KubeRay cluster's pods would be. ``env`` (with a marker, RAY_AUTH_TOKEN) is every node's."""
 
     def __init__(self, env: dict[str, str], nodes: int):
         self.env = env
         self.temp_dirs: list[str] = []
         self.gcs_port, self.dashboard_port = free_port(), free_port()
-        self.head = self._start(RAY_SINGLE_NODE_SWITCH, "--head", "--port", str(self.gcs_port), "--dashboard-host", "127.0.0.1",
+        self.head = self._start("--head", "--port", str(self.gcs_port), "--dashboard-host", "127.0.0.1",
                                 "--dashboard-port", str(self.dashboard_port), "--ray-client-server-port", str(free_port()))
         self.workers: list[subprocess.Popen] = []
         wait_for_port(self.gcs_port, self.head)
@@ -114,10 +109,6 @@ class SimulatedCluster:
         return f"http://127.0.0.1:{self.dashboard_port}"
 
     def _start(self, *options: str) -> subprocess.Popen:
-        """``ray start *options``; a first option naming Ray's multi-node switch turns it off for that node."""
-        env = self.env
-        if options[0] == RAY_SINGLE_NODE_SWITCH:
-            env, options = {**env, RAY_SINGLE_NODE_SWITCH: "0"}, options[1:]
         # a short temp dir of its own per node: Ray's socket paths must fit in 107 bytes, and the
         # address file `ray start` writes must not be the shared /tmp/ray one other clusters use
         self.temp_dirs.append(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
@@ -127,7 +118,7 @@ class SimulatedCluster:
         return subprocess.Popen(
             [RAY, "start", *options, "--node-ip-address", "127.0.0.1", "--num-cpus", "1", "--temp-dir", self.temp_dirs[-1],
              *[word for item in ports.items() for word in item], "--disable-usage-stats", "--block"],
-            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
 
     def _wait_for_nodes(self, count: int) -> None:
