@@ -89,10 +89,11 @@ def run_scan(
 
 def open_lake(root: str | os.PathLike | None = None) -> Lake:
     """The lake at ``root`` (a directory or ``s3://bucket/prefix``; default: the CLI's default
-    lake), read-only: see ``Lake``. Raises ``ValueError`` when it holds no scan."""
-    from dsscan.config import LAKE_DEFAULTS
+    lake, ``$DSSCAN_LAKE`` else ``./dsscan-lake``), read-only: see ``Lake``. Raises ``ValueError``
+    when it holds no scan."""
+    from dsscan.config import default_lake_root
 
-    return Lake(LAKE_DEFAULTS["root"] if root is None else os.fspath(root))
+    return Lake(default_lake_root() if root is None else os.fspath(root))
 
 
 class Lake:

@@ -78,6 +78,12 @@ def test_lake_sql_scans_status_and_points_agree_with_the_cli(small_lake, capsys)
     assert lake.points("sampled").df()["scan"].unique().tolist() == ["sampled"]
 
 
+def test_open_lake_defaults_to_the_clis_lake(small_lake, monkeypatch, capsys):
+    monkeypatch.setenv("DSSCAN_LAKE", str(small_lake))
+    assert dsscan.open_lake().root == str(small_lake)
+    assert dsscan.open_lake().status("small") == cli_json(capsys, "status", "small")
+
+
 def test_lake_errors_are_the_clis_one_line_errors(small_lake, tmp_path, capsys):
     lake = dsscan.open_lake(small_lake)
     for query in ("delete from points", "select nope from points"):
