@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dsscan.config import ADAPTIVE_DEFAULTS, ADAPTIVE_SAMPLER, SAMPLED_STORE, Fixed, Ranged, ScanSpec
-from lake.catalog import points_dataset
+from lake.catalog import LakeScans, points_dataset
 from lake.manifest import Manifest
 from services.driver import run_scan
 from services.local import LocalEngine
@@ -68,7 +68,7 @@ def timed_scan(spec: ScanSpec) -> tuple[Manifest, float]:
 
 
 def allowed_rows(spec: ScanSpec, manifest: Manifest) -> pa.Table:
-    dataset = points_dataset(spec.lake_root, [manifest])
+    dataset = points_dataset(spec.lake_root, LakeScans(manifests=[manifest]))
     columns = [n for n in spec.free_parameters] + ["weight"]
     return dataset.to_table(columns=columns, filter=pc.field("allowed"))
 
