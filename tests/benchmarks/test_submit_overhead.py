@@ -22,7 +22,7 @@ from dsscan.physics.scattering_tables import cache_dir
 from processes import DSSCAN, SimulatedCluster, marked_environment
 
 CHUNKS, CHUNK = 40, 200_000  # the default chunk size
-RATE = re.compile(r"time: .* points evaluated in this run \(([\d,]+) points/s")
+RATE = re.compile(r"time: +[\d.,]+ s wall-clock \(([\d,]+) points/s\)")  # the summary's wall-clock rate
 REPEATS = 2
 
 
