@@ -17,6 +17,8 @@ import uuid
 
 import psutil
 
+from services import RAY_SINGLE_NODE_SWITCH
+
 MARKER = "DSSCAN_TEST_RUN"
 DSSCAN = [sys.executable, "-m", "dsscan.cli"]
 RAY = str(pathlib.Path(sys.executable).with_name("ray"))
@@ -93,7 +95,9 @@ class SimulatedCluster:
     KubeRay cluster's pods would be. ``env`` (with a marker, RAY_AUTH_TOKEN) is every node's."""
 
     def __init__(self, env: dict[str, str], nodes: int):
-        self.env = env
+        # without Ray's single-node switch, which a local scan run in this process may have set
+        # (services.make_engine): with it a worker node refuses to join
+        self.env = {k: v for k, v in env.items() if k != RAY_SINGLE_NODE_SWITCH}
         self.temp_dirs: list[str] = []
         self.gcs_port, self.dashboard_port = free_port(), free_port()
         self.head = self._start("--head", "--port", str(self.gcs_port), "--dashboard-host", "127.0.0.1",

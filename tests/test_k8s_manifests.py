@@ -188,7 +188,7 @@ def test_every_dsscan_command_of_the_kubernetes_page_parses_and_every_render_val
             for document in render(capsys, *words[2:]):
                 validate(document)
         else:
-            assert words[0] in ("submit", "jobs", "status", "sql"), command
+            assert words[0] in ("submit", "jobs", "status", "sql", "app"), command
 
 
 def test_submit_refuses_a_local_lake_and_a_missing_address_before_contacting_a_cluster(capsys, monkeypatch):

@@ -104,7 +104,7 @@ def test_scan_reports_where_the_results_are_and_how_to_open_the_app(write_config
     out = capsys.readouterr().out
     assert f"results:  {scan_dir(tmp_path, 'told')}" in out
     assert f"sql \"select count(*) from points where scan = 'told'\" --lake {tmp_path}" in out
-    assert "streamlit" in out and "app.py -- --lake" in out
+    assert f"app --lake {tmp_path}" in out
 
 
 @pytest.mark.slow

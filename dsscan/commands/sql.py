@@ -307,5 +307,7 @@ def _failure(root: str, manifests: list, exc: Exception) -> str:
     from lake.catalog import blame_files
 
     message = str(exc).splitlines()[0]
+    if isinstance(exc, duckdb.CatalogException) and not manifests:
+        return f"{message} (no scan of the lake is readable: see the warnings above)"
     query_mistakes = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)
     return message if isinstance(exc, query_mistakes) else blame_files(root, manifests, message)
