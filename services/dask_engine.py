@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import threading
+from collections import Counter
 from typing import Callable, Iterable, Iterator
 
 import dask
@@ -75,6 +76,8 @@ class DaskEngine:
             workers = max(1, len(client.scheduler_info(n_workers=-1)["workers"]))
             chunk_of: dict[Future, int] = {}
 
+            cancelled: Counter[int] = Counter()
+
             def submit() -> Future:
                 index = pending.pop()
                 future = client.submit(process_chunk, spec, index, pure=False, retries=MAX_CHUNK_ATTEMPTS - 1)
@@ -84,6 +87,13 @@ class DaskEngine:
             done = as_completed([submit() for _ in range(min(len(pending), IN_FLIGHT_PER_WORKER * workers))])
             for future in done:
                 index = chunk_of.pop(future)
+                if future.status == "cancelled":  # the scheduler dropped it (e.g. while a killed worker was replaced)
+                    cancelled[index] += 1
+                    if cancelled[index] >= MAX_CHUNK_ATTEMPTS:
+                        raise ChunkFailedError(index, f"cancelled {MAX_CHUNK_ATTEMPTS} times by the Dask scheduler")
+                    pending.append(index)
+                    done.add(submit())
+                    continue
                 if future.status != "finished":
                     exc = future.exception()
                     raise ChunkFailedError(index, f"{type(exc).__name__}: {exc}".splitlines()[0]) from exc
