@@ -38,6 +38,8 @@ SKIPPED = {
     "--address tcp://": "joins a Dask scheduler at that address; tests/test_engines_address.py runs one",
     "tables build --force": "rebuilds the upscattering tables (15 CPU-seconds); tests/benchmarks/test_tables_build.py",
     "dsscan app": "serves the explorer until stopped; tests/test_app_browser.py starts it and drives it in Chromium",
+    ":8265": "talks to a Ray cluster's dashboard (Jobs API); tests/test_submit_cluster.py runs submit and jobs on a simulated cluster",
+    "status datta2024 --lake s3://my-bucket/lake": "the scan a RayJob wrote; tests/test_submit_cluster.py runs status on a submitted scan's S3 lake",
     "| kubectl apply": "needs a Kubernetes API server; tests/test_k8s_manifests.py validates the rendered manifests offline",
 }
 # substring of a command -> its exit status, when the page shows it failing on purpose
@@ -117,7 +119,8 @@ def lakes_named(argv: list[str]) -> list[str]:
 
 def ensure_demo_scan(folder: pathlib.Path, env: dict[str, str], lake: str) -> None:
     if lake.startswith("s3://"):
-        s3 = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"])
+        s3 = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                          aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"], region_name=env["AWS_DEFAULT_REGION"])
         bucket = lake[len("s3://"):].split("/")[0]
         if bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
             s3.create_bucket(Bucket=bucket)
