@@ -30,6 +30,7 @@ BATCH_ROWS = 65_536  # rows per Arrow batch: ~30 MB for a full row of the points
 SIGNIFICANT_DIGITS = 4  # of a float in the table format (csv, json and files keep every digit)
 SIZE = re.compile(r"\d+(\.\d+)?\s*(B|[KMGT]i?B)", re.IGNORECASE)  # DuckDB's memory_limit syntax
 SUPERVISE_INTERVAL_S = 0.05
+INTERRUPT_GRACE_S = 30.0  # how long an interrupted DuckDB query may take to stop before dsscan exits without it
 
 EPILOG = f"""\
 tables:
@@ -252,8 +253,16 @@ def supervised(con, work: Callable[[threading.Event], Any], timeout: float) -> A
     except KeyboardInterrupt:
         stop.set()
         con.interrupt()
-        thread.join(1.0)
-        raise
+        # DuckDB stops at its next check. The interrupted query's result stays pending on the
+        # connection (its reader is referenced from the exception), and destroying it in the
+        # interpreter's teardown aborts the process (SIGABRT, "exception not rethrown"): so once the
+        # query's thread has ended (or the grace is over), leave without that teardown. A read-only
+        # query has nothing else to clean up; a --output file's .partial was removed by its thread.
+        thread.join(INTERRUPT_GRACE_S)
+        sys.stdout.flush()
+        sys.stderr.write("dsscan: interrupted\n")
+        sys.stderr.flush()
+        os._exit(130)
     if "error" not in outcome:
         return outcome["value"]
     if stop.is_set():
