@@ -21,7 +21,7 @@ from typing import Any
 from dsscan.constraints import load_constraint_set, shipped_constraint_sets
 from dsscan.parameters import PARAMETER_NAMES, domain_limits
 from dsscan.points_file import file_sha256, read_points_file
-from lake.layout import SCAN_NAME, SCAN_NAME_RULE, chunk_file_name, is_scan_name  # noqa: F401  (SCAN_NAME: the rule, for importers)
+from lake.layout import SCAN_NAME_RULE, chunk_file_name, is_scan_name
 from lake.manifest import ChunkRecord
 
 SAMPLERS = ("uniform", "sobol", "lhs", "adaptive", "list")

@@ -108,11 +108,6 @@ def lake_scans(root: str | os.PathLike | LakePath) -> LakeScans:
     return found
 
 
-def load_manifests(root: str | os.PathLike | LakePath) -> list[Manifest]:
-    """The readable manifests under ``root`` (see ``lake_scans`` for the damaged and incomplete ones)."""
-    return lake_scans(root).manifests
-
-
 def _create_table(con: duckdb.DuckDBPyConnection, name: str, types: dict[str, str], rows: list[dict]) -> None:
     """Table ``name`` with columns ``types`` (name -> DuckDB type) from ``rows`` (a missing key is
     NULL), passed to DuckDB as one list per column: pyarrow's conversion of Python values imports
