@@ -24,7 +24,8 @@ from dsscan.points_file import file_sha256, read_points_file
 from lake.layout import SCAN_NAME_RULE, chunk_file_name, is_scan_name
 from lake.manifest import ChunkRecord
 
-SAMPLERS = ("uniform", "sobol", "lhs", "adaptive", "list")
+UNIFORM_SAMPLER = "uniform"  # independent uniform draws (dsscan.samplers)
+SAMPLERS = (UNIFORM_SAMPLER, "sobol", "lhs", "adaptive", "list")
 LIST_SAMPLER = "list"  # points from a file (points_file) instead of drawn
 ADAPTIVE_SAMPLER = "adaptive"  # rounds of importance sampling (dsscan.adaptive)
 ADAPTIVE_DEFAULTS = {"round_points": 1_000_000, "defensive_share": 0.2}
@@ -34,7 +35,7 @@ SAMPLED_STORE = "allowed+sample"  # the policy that keeps a random sample of the
 PRIORS = ("uniform", "log")
 SOBOL_MAX_POINTS = 2**32  # scipy's Sobol engine with 32-bit direction numbers
 
-SCAN_DEFAULTS = {"chunk_size": 200_000, "sampler": "uniform", "store": SAMPLED_STORE, "sample_rate": 0.01}
+SCAN_DEFAULTS = {"chunk_size": 200_000, "sampler": UNIFORM_SAMPLER, "store": SAMPLED_STORE, "sample_rate": 0.01}
 SCAN_REQUIRED = ("name", "seed", "points", "constraints")
 LIST_KEYS = ("points_file", "points_sha256")  # only with sampler = "list"
 SCAN_KEYS = SCAN_REQUIRED + tuple(SCAN_DEFAULTS) + LIST_KEYS + tuple(ADAPTIVE_DEFAULTS)

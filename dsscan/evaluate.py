@@ -5,7 +5,7 @@ numba kernel) happens on the first call: the command line starts without them.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
 
 if TYPE_CHECKING:
     import numpy as np
@@ -74,18 +74,78 @@ def evaluate(points: Any, constraints: str = "datta2024") -> pa.Table:
 def evaluate_in_domain(params: dict[str, np.ndarray], cset: ConstraintSet) -> pa.Table:
     """``evaluate`` of float64 parameter arrays already known to lie inside the supported domain
     (a scan's chunk after ``inside_domain``): no second domain check."""
+    return Evaluation(params, cset).table()
+
+
+class Evaluation:
+    """One kernel run over in-domain parameter arrays: the allowed mask, the table of every point,
+    or some rows as numpy blocks (``EvaluatedRows``, gathered from the kernel's buffers: a scan
+    keeps a few rows of each batch and makes one table of them per chunk)."""
+
+    def __init__(self, params: dict[str, np.ndarray], cset: ConstraintSet):
+        from dsscan.physics.kernel import run_batch
+
+        self.params, self.cset = params, cset
+        self.batch = run_batch(params, cset)
+
+    @property
+    def allowed(self) -> np.ndarray:
+        """bool per point: every constraint of the set passed."""
+        return self.batch.allowed
+
+    def table(self) -> pa.Table:
+        """Parameters, observables, verdicts and scenario of every point (zero-copy Arrow views)."""
+        from dsscan.parameters import PARAMETER_NAMES
+
+        params = [self.params[name] for name in PARAMETER_NAMES]
+        return _table(params, self.batch.observables, self.batch.verdicts, self.cset)
+
+    def rows(self, rows: np.ndarray | None = None) -> EvaluatedRows:
+        """The points ``rows`` (indices; all without them) as numpy blocks."""
+        import numpy as np
+
+        from dsscan.parameters import PARAMETER_NAMES
+
+        params = np.stack([self.params[name] if rows is None else self.params[name][rows] for name in PARAMETER_NAMES])
+        return EvaluatedRows(params, *self.batch.take(rows))
+
+
+class EvaluatedRows(NamedTuple):
+    """Evaluated points as numpy blocks, a column per row: the nine parameters, the observables
+    (``schema.OBSERVABLES``) and the verdicts (the set's constraints, then "allowed")."""
+
+    params: np.ndarray  # [9, m]
+    observables: np.ndarray  # [N_OBS, m]
+    verdicts: np.ndarray  # [n_constraints + 1, m], bool
+
+    @staticmethod
+    def concatenate(parts: list[EvaluatedRows]) -> EvaluatedRows:
+        import numpy as np
+
+        if len(parts) == 1:
+            return parts[0]
+        return EvaluatedRows(*(np.concatenate(blocks, axis=1) for blocks in zip(*parts)))
+
+    def table(self, cset: ConstraintSet) -> pa.Table:
+        """The rows as the table ``evaluate`` returns."""
+        import pyarrow as pa
+
+        return _table(list(self.params), [pa.array(row) for row in self.observables],
+                      [pa.array(row) for row in self.verdicts], cset)
+
+
+def _table(params: list[np.ndarray], observables: list[pa.Array], verdicts: list[pa.Array], cset: ConstraintSet) -> pa.Table:
+    """The output schema's table: parameters (PARAMETER_NAMES order), observables, verdicts, scenario."""
     import numpy as np
     import pyarrow as pa
 
     from dsscan.parameters import PARAMETER_NAMES
-    from dsscan.physics.kernel import run_batch
     from dsscan.schema import SCENARIO_NAMES, arrow_schema
 
-    batch = run_batch(params, cset)
-    arrays = [pa.array(params[name]) for name in PARAMETER_NAMES] + batch.observables + batch.verdicts
-    scenario_index = pa.array((params["kappa_TeV"] != 0.0).view(np.int8))
+    scenario_index = pa.array((params[PARAMETER_NAMES.index("kappa_TeV")] != 0.0).view(np.int8))
+    arrays = [pa.array(p) for p in params] + observables + verdicts
     arrays.append(pa.DictionaryArray.from_arrays(scenario_index, pa.array(SCENARIO_NAMES)))
     return pa.Table.from_arrays(arrays, schema=arrow_schema(cset.names, cset.name))
 
 
-__all__ = ["evaluate", "evaluate_in_domain", "as_parameter_arrays"]
+__all__ = ["evaluate", "evaluate_in_domain", "Evaluation", "EvaluatedRows", "as_parameter_arrays"]

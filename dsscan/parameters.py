@@ -89,33 +89,24 @@ def readonly_float64(arrays) -> tuple[np.ndarray, ...]:
 
 def _domain_codes(params, coupling_max, g_D_min, U_mu4_min, m_S_min, m_S_max, m_nu4_max, MeV, codes):
     """codes[i] = 0 inside the domain, else 1 + the index of the first condition of
-    ``domain_conditions`` that point i breaks (params: the nine arrays in PARAMETER_NAMES order)."""
+    ``domain_conditions`` that point i breaks (params: the nine arrays in PARAMETER_NAMES order).
+    The conditions are applied last to first, each overwriting the code where it breaks, so the first
+    broken one wins without a branch and the loop vectorises."""
     kappa, eta_d, eta_u, eta_c, eta_t = params[0], params[1], params[2], params[3], params[4]
     g_D, U, m_S, m4 = params[5], params[6], params[7], params[8]
     for i in range(codes.shape[0]):
         code = 0
-        for j in range(len(params)):
-            if code == 0 and not math.isfinite(params[j][i]):
-                code = 1 + j
-        if code == 0:
-            if kappa[i] < 0 or kappa[i] > coupling_max:
-                code = CODE_KAPPA
-            elif eta_d[i] < 0 or eta_d[i] > coupling_max:
-                code = CODE_ETA_D
-            elif abs(eta_u[i]) > coupling_max:
-                code = CODE_ETA_U
-            elif abs(eta_c[i]) > coupling_max:
-                code = CODE_ETA_C
-            elif abs(eta_t[i]) > coupling_max:
-                code = CODE_ETA_T
-            elif g_D[i] < g_D_min or g_D[i] > coupling_max:
-                code = CODE_G_D
-            elif U[i] < U_mu4_min or U[i] >= 1:
-                code = CODE_U_MU4
-            elif m_S[i] <= m_S_min or m_S[i] > m_S_max:
-                code = CODE_M_S
-            elif m4[i] * MeV <= m_S[i] * MeV or m4[i] > m_nu4_max:  # compared in GeV, the kernel's units
-                code = CODE_M_NU4
+        code = CODE_M_NU4 if (m4[i] * MeV <= m_S[i] * MeV) | (m4[i] > m_nu4_max) else code  # in GeV, the kernel's units
+        code = CODE_M_S if (m_S[i] <= m_S_min) | (m_S[i] > m_S_max) else code
+        code = CODE_U_MU4 if (U[i] < U_mu4_min) | (U[i] >= 1) else code
+        code = CODE_G_D if (g_D[i] < g_D_min) | (g_D[i] > coupling_max) else code
+        code = CODE_ETA_T if abs(eta_t[i]) > coupling_max else code
+        code = CODE_ETA_C if abs(eta_c[i]) > coupling_max else code
+        code = CODE_ETA_U if abs(eta_u[i]) > coupling_max else code
+        code = CODE_ETA_D if (eta_d[i] < 0) | (eta_d[i] > coupling_max) else code
+        code = CODE_KAPPA if (kappa[i] < 0) | (kappa[i] > coupling_max) else code
+        for j in range(len(params) - 1, -1, -1):
+            code = 1 + j if not math.isfinite(params[j][i]) else code
         codes[i] = code
 
 

@@ -5,13 +5,14 @@ result does not depend on which worker runs which chunk.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 
 from dsscan import adaptive
-from dsscan.config import ADAPTIVE_SAMPLER, LIST_SAMPLER, Fixed, Ranged, ScanSpec, Tied
+from dsscan.config import ADAPTIVE_SAMPLER, LIST_SAMPLER, UNIFORM_SAMPLER, Fixed, Ranged, ScanSpec, Tied
 from dsscan.points_file import listed_rows
-from dsscan.samplers import to_range, unit_cube
+from dsscan.samplers import STREAM_STORAGE, counter_uniform, stream_key, to_range, uniform_in_ranges, unit_cube
 
 POINT_ID = "point_id"
 WEIGHT = "weight"  # importance weight: prior density / proposal density (1 but for sampler = "adaptive")
@@ -28,14 +29,6 @@ class Chunk:
         return np.arange(self.start, self.start + self.size, dtype=np.uint64)
 
 
-@dataclass(frozen=True)
-class ChunkRandomness:
-    """The chunk's two independent random streams, both derived from (seed, chunk index)."""
-
-    points: np.random.Generator  # draws the parameter values
-    storage: np.random.Generator  # draws the stored sample of rejected points
-
-
 def chunk(spec: ScanSpec, index: int) -> Chunk:
     if not 0 <= index < spec.n_chunks:
         raise ValueError(f"chunk index {index} outside the plan of {spec.n_chunks} chunks")
@@ -47,9 +40,16 @@ def chunks(spec: ScanSpec) -> list[Chunk]:
     return [chunk(spec, i) for i in range(spec.n_chunks)]
 
 
-def chunk_randomness(seed: int, index: int) -> ChunkRandomness:
-    points, storage = np.random.SeedSequence([seed, index]).spawn(2)
-    return ChunkRandomness(np.random.default_rng(points), np.random.default_rng(storage))
+def chunk_rng(seed: int, index: int) -> np.random.Generator:
+    """The random generator of chunk ``index`` for the samplers that draw a chunk at a time (lhs,
+    adaptive), from (seed, chunk index) alone."""
+    return np.random.default_rng(np.random.SeedSequence([seed, index]))
+
+
+def storage_draws(spec: ScanSpec, first: int, count: int) -> np.ndarray:
+    """A uniform [0, 1) draw per point ``first`` ... ``first + count - 1`` (point ids) for the storage
+    policy's random sample: a function of (seed, point_id) alone, on a stream of its own."""
+    return counter_uniform(stream_key(spec.seed, STREAM_STORAGE), first, count)[:, 0]
 
 
 def round_proposal(spec: ScanSpec, index: int) -> dict | None:
@@ -67,23 +67,49 @@ def round_proposal(spec: ScanSpec, index: int) -> dict | None:
 def chunk_points(spec: ScanSpec, index: int) -> dict[str, np.ndarray]:
     """``point_id``, the nine parameters (user units) and the importance ``weight`` of chunk ``index``."""
     part = chunk(spec, index)
-    weight = np.ones(part.size)
-    if spec.sampler == LIST_SAMPLER:
-        values = listed_rows(spec.points_file, spec.points_sha256, part.start, part.size)
+    return _points(spec, index, part.start, part.size)
+
+
+def chunk_batches(spec: ScanSpec, index: int, batch_points: int) -> Iterator[dict[str, np.ndarray]]:
+    """Chunk ``index`` (``chunk_points``) in consecutive batches of at most ``batch_points`` points:
+    drawn batch by batch where a point depends on its point_id alone (uniform, list), so that a
+    batch is drawn while the kernel's next input still fits in the cache; drawn whole and sliced
+    for the samplers that draw a chunk at a time."""
+    part = chunk(spec, index)
+    starts = range(part.start, part.start + part.size, batch_points)
+    if spec.sampler in (UNIFORM_SAMPLER, LIST_SAMPLER):
+        for start in starts:
+            yield _points(spec, index, start, min(batch_points, part.start + part.size - start))
     else:
-        values = {}
+        whole = chunk_points(spec, index)
+        for start in starts:
+            yield {name: column[start - part.start : start - part.start + batch_points] for name, column in whole.items()}
+
+
+def _points(spec: ScanSpec, index: int, start: int, size: int) -> dict[str, np.ndarray]:
+    """Points ``start`` ... ``start + size - 1`` of the plan, all in chunk ``index`` (the whole chunk
+    but for the uniform and list samplers)."""
+    weight = np.ones(size)
+    if spec.sampler == LIST_SAMPLER:
+        values = listed_rows(spec.points_file, spec.points_sha256, start, size)
+    else:
         free = spec.free_parameters
-        rng = chunk_randomness(spec.seed, index).points
-        if spec.sampler == ADAPTIVE_SAMPLER:
-            unit, weight = adaptive.draw(round_proposal(spec, index), len(free), part.size, rng)
+        settings = [spec.parameters[name] for name in free]
+        if spec.sampler == UNIFORM_SAMPLER:  # drawn and mapped in one pass
+            columns = list(uniform_in_ranges(spec.seed, start, size, settings))
         else:
-            unit = unit_cube(spec.sampler, len(free), part.start, part.size, spec.seed, rng)
+            rng = chunk_rng(spec.seed, index)
+            if spec.sampler == ADAPTIVE_SAMPLER:
+                unit, weight = adaptive.draw(round_proposal(spec, index), len(free), size, rng)
+            else:
+                unit = unit_cube(spec.sampler, len(free), start, size, spec.seed, rng)
+            columns = [to_range(unit[:, i], setting) for i, setting in enumerate(settings)]
+        values = dict(zip(free, columns))
     for name, setting in spec.parameters.items():
-        if isinstance(setting, Ranged):
-            values[name] = to_range(unit[:, free.index(name)], setting)
-        elif isinstance(setting, Fixed):
-            values[name] = np.full(part.size, setting.value)
+        if isinstance(setting, Fixed):
+            values[name] = np.full(size, setting.value)
     for name, setting in spec.parameters.items():
         if isinstance(setting, Tied):
             values[name] = values[setting.same_as].copy()
-    return {POINT_ID: part.point_ids, **{name: values[name] for name in spec.parameters}, WEIGHT: weight}
+    point_ids = np.arange(start, start + size, dtype=np.uint64)
+    return {POINT_ID: point_ids, **{name: values[name] for name in spec.parameters}, WEIGHT: weight}

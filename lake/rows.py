@@ -30,21 +30,33 @@ WEIGHT_FIELD = _field(
 )
 
 
-def stored_rows(
-    point_ids: np.ndarray, weights: np.ndarray, evaluated: pa.Table, store: str, sample_rate: float | None,
-    rng: np.random.Generator,
-) -> pa.Table:
-    """``point_id`` + ``evaluated``'s columns + ``sampled`` + ``weight``, for the rows the policy keeps."""
-    allowed = evaluated.column("allowed").to_numpy(zero_copy_only=False)
-    sampled = np.zeros(len(allowed), dtype=bool)
-    if store != "all":
-        if store == "allowed":
-            keep = allowed
-        else:
-            sampled = (rng.random(len(allowed)) < sample_rate) & ~allowed
-            keep = allowed | sampled
-        rows = np.flatnonzero(keep)  # a take of the few kept rows, not a filter of all rows of every column
-        evaluated, point_ids, weights, sampled = evaluated.take(rows), point_ids[rows], weights[rows], sampled[rows]
+def kept_rows(allowed: np.ndarray, store: str, sample_rate: float | None,
+              sample_draws: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray]:
+    """The rows a chunk's storage policy keeps (indices, or None for every row) and the ``sampled``
+    flag of each kept row; ``sample_draws`` are a uniform [0, 1) draw per row, and a rejected row is
+    sampled where its draw is below ``sample_rate`` (store = "allowed+sample")."""
+    if store == "all":
+        return None, np.zeros(len(allowed), dtype=bool)
+    if store == "allowed":
+        return np.flatnonzero(allowed), np.zeros(np.count_nonzero(allowed), dtype=bool)
+    sampled = (sample_draws < sample_rate) & ~allowed
+    rows = np.flatnonzero(allowed | sampled)
+    return rows, sampled[rows]
+
+
+def with_row_keys(point_ids: np.ndarray, weights: np.ndarray, sampled: np.ndarray, evaluated: pa.Table) -> pa.Table:
+    """``point_id`` + ``evaluated``'s columns + ``sampled`` + ``weight``, row for row."""
     table = evaluated.add_column(0, POINT_ID_FIELD, pa.array(point_ids, type=pa.uint64()))
     table = table.append_column(SAMPLED_FIELD, pa.array(sampled))
     return table.append_column(WEIGHT_FIELD, pa.array(weights, type=pa.float64()))
+
+
+def stored_rows(
+    point_ids: np.ndarray, weights: np.ndarray, evaluated: pa.Table, store: str, sample_rate: float | None,
+    sample_draws: np.ndarray | None,
+) -> pa.Table:
+    """The rows of ``evaluated`` the policy keeps (``kept_rows``), keyed (``with_row_keys``)."""
+    rows, sampled = kept_rows(evaluated.column("allowed").to_numpy(zero_copy_only=False), store, sample_rate, sample_draws)
+    if rows is not None:
+        evaluated, point_ids, weights = evaluated.take(rows), point_ids[rows], weights[rows]
+    return with_row_keys(point_ids, weights, sampled, evaluated)

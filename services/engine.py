@@ -12,16 +12,17 @@ import numpy as np
 import dsscan
 from dsscan.config import ScanSpec
 from dsscan.constraints import load_constraint_set
-from dsscan.evaluate import evaluate, evaluate_in_domain
+from dsscan.evaluate import EvaluatedRows, Evaluation, evaluate
 from dsscan.inputs import load_inputs
 from dsscan.parameters import PARAMETER_NAMES, inside_domain
 from dsscan.physics.scattering_tables import cache_dir, load_tables
-from dsscan.plan import POINT_ID, WEIGHT, chunk_points, chunk_randomness
+from dsscan.plan import POINT_ID, WEIGHT, chunk_batches, storage_draws
 from lake.manifest import ChunkRecord
-from lake.rows import stored_rows
+from lake.rows import kept_rows, with_row_keys
 from lake.writer import write_chunk
 
 MAX_CHUNK_ATTEMPTS = 3  # tries per chunk, whether its worker died or it raised
+KERNEL_BATCH_POINTS = 1 << 16  # points per kernel call within a chunk (its buffers: ~40 MB)
 CONNECT_TIMEOUT_SECONDS = 10  # for a cluster's address to accept a connection before a scan starts
 
 
@@ -112,24 +113,44 @@ def provenance(spec: ScanSpec) -> dict:
 
 
 def process_chunk(spec: ScanSpec, index: int) -> ChunkRecord:
-    """Sample chunk ``index``, evaluate it, keep what the storage policy keeps, write its file."""
+    """Sample chunk ``index``, evaluate it, keep what the storage policy keeps, write its file.
+
+    Under store = "allowed" or "allowed+sample" the chunk goes through the kernel
+    ``KERNEL_BATCH_POINTS`` points at a time (drawn batch by batch by the uniform sampler) and only
+    each batch's kept rows are gathered: a worker's memory does not grow with the chunk size, the
+    kernel's inputs are still in the cache, and chunks can be large enough that a file's fixed costs
+    (Parquet's per-column encoders, fsync) are small against the kernel's."""
     started = time.perf_counter()
-    points = chunk_points(spec, index)
-    inside = inside_domain(points)
-    kept = points if inside.all() else {name: column[inside] for name, column in points.items()}  # usually no copies
-    evaluated = evaluate_in_domain({n: kept[n] for n in PARAMETER_NAMES}, load_constraint_set(spec.constraints))
-    table = stored_rows(kept[POINT_ID], kept[WEIGHT], evaluated, spec.store, spec.sample_rate,
-                        chunk_randomness(spec.seed, index).storage)
+    cset = load_constraint_set(spec.constraints)
+    batch_points = spec.chunk_size if spec.store == "all" else KERNEL_BATCH_POINTS
+    parts, ids, weights, flags = [], [], [], []
+    points = outside = allowed = 0
+    for batch in chunk_batches(spec, index, batch_points):
+        draws = storage_draws(spec, int(batch[POINT_ID][0]), len(batch[POINT_ID]))
+        inside = inside_domain(batch)
+        points += len(inside)
+        if not inside.all():  # rare: the ranges of most scans lie inside the domain, and nothing is copied
+            outside += int(np.count_nonzero(~inside))
+            batch, draws = {name: column[inside] for name, column in batch.items()}, draws[inside]
+        evaluation = Evaluation({n: batch[n] for n in PARAMETER_NAMES}, cset)
+        rows, sampled = kept_rows(evaluation.allowed, spec.store, spec.sample_rate, draws)
+        parts.append(evaluation.rows(rows))
+        ids.append(batch[POINT_ID] if rows is None else batch[POINT_ID][rows])
+        weights.append(batch[WEIGHT] if rows is None else batch[WEIGHT][rows])
+        flags.append(sampled)
+        allowed += int(np.count_nonzero(evaluation.allowed))
+    flags = np.concatenate(flags)
+    table = with_row_keys(np.concatenate(ids), np.concatenate(weights), flags, EvaluatedRows.concatenate(parts).table(cset))
     metadata = {"scan": spec.name, "chunk": index, "config": spec.scan_config(), **provenance(spec)}
     written = write_chunk(spec.lake_root, spec.name, index, table, metadata)
     return ChunkRecord(
         index=index,
         file=written.name,
-        points=len(inside),
-        outside_domain=int(np.count_nonzero(~inside)),
+        points=points,
+        outside_domain=outside,
         rows=written.rows,
-        allowed=int(np.count_nonzero(evaluated.column("allowed").to_numpy(zero_copy_only=False))),
-        sampled=int(np.count_nonzero(table.column("sampled").to_numpy(zero_copy_only=False))),
+        allowed=allowed,
+        sampled=int(np.count_nonzero(flags)),
         sha256=written.sha256,
         seconds=time.perf_counter() - started,
     )

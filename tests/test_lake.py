@@ -32,7 +32,7 @@ def evaluated_table(allowed_every: int) -> pa.Table:
 
 @pytest.mark.parametrize("store, expected_rows", [("all", ROWS), ("allowed", ROWS // 10)])
 def test_policies_all_and_allowed(store, expected_rows):
-    table = stored_rows(np.arange(ROWS, dtype=np.uint64), np.ones(ROWS), evaluated_table(10), store, None, np.random.default_rng(0))
+    table = stored_rows(np.arange(ROWS, dtype=np.uint64), np.ones(ROWS), evaluated_table(10), store, None, np.random.default_rng(0).random(ROWS))
     assert table.num_rows == expected_rows
     assert table.column_names == ["point_id", "x", "allowed", "sampled", "weight"]
     assert not pa.compute.any(table.column("sampled")).as_py()
@@ -40,19 +40,19 @@ def test_policies_all_and_allowed(store, expected_rows):
 
 def test_policy_allowed_plus_sample_keeps_every_allowed_point_and_flags_the_sample():
     rate = 0.1
-    table = stored_rows(np.arange(ROWS, dtype=np.uint64), np.ones(ROWS), evaluated_table(10), "allowed+sample", rate, np.random.default_rng(0))
+    table = stored_rows(np.arange(ROWS, dtype=np.uint64), np.ones(ROWS), evaluated_table(10), "allowed+sample", rate, np.random.default_rng(0).random(ROWS))
     allowed = table.column("allowed").to_numpy(zero_copy_only=False)
     sampled = table.column("sampled").to_numpy(zero_copy_only=False)
     assert allowed.sum() == ROWS // 10
     assert not (allowed & sampled).any() and (allowed | sampled).all()
     rejected = ROWS - ROWS // 10
     assert sampled.sum() == pytest.approx(rate * rejected, rel=0.25)
-    again = stored_rows(np.arange(ROWS, dtype=np.uint64), np.ones(ROWS), evaluated_table(10), "allowed+sample", rate, np.random.default_rng(0))
+    again = stored_rows(np.arange(ROWS, dtype=np.uint64), np.ones(ROWS), evaluated_table(10), "allowed+sample", rate, np.random.default_rng(0).random(ROWS))
     assert again.equals(table)
 
 
 def test_chunk_file_is_complete_with_units_metadata_and_encoding(tmp_path):
-    table = stored_rows(np.arange(ROWS, dtype=np.uint64), np.ones(ROWS), evaluated_table(3), "all", None, np.random.default_rng(0))
+    table = stored_rows(np.arange(ROWS, dtype=np.uint64), np.ones(ROWS), evaluated_table(3), "all", None, np.random.default_rng(0).random(ROWS))
     written = write_chunk(str(tmp_path), "s", 4, table, {"scan": "s", "chunk": 4})
     path = scan_dir(tmp_path, "s") / chunk_file_name(4)
     assert written.name == "part-000004.parquet" and written.rows == ROWS

@@ -856,30 +856,64 @@ def allocate_buffers(n: int, n_constraints: int) -> KernelBuffers:
 
 
 class BatchResult(NamedTuple):
-    """A batch's observables and verdicts as Arrow arrays (zero-copy views of the kernel's buffers)."""
+    """What the kernel wrote for a batch; its observables and verdicts as Arrow arrays (zero-copy
+    views of the buffers), or a subset of its rows gathered from the buffers (``take``)."""
 
-    observables: list  # pa.Array per OBSERVABLES entry
-    verdicts: list  # pa.BooleanArray per constraint, then "allowed"
+    buffers: KernelBuffers
+
+    @property
+    def observables(self) -> list:
+        """pa.Array per OBSERVABLES entry."""
+        import pyarrow as pa
+
+        n, row_bytes = self.buffers.n, 8 * self.buffers.out.shape[1]
+        return [pa.Array.from_buffers(pa.float64(), n, [None, self.buffers.out_buffer.slice(j * row_bytes, row_bytes)])
+                for j in range(N_OBS)]
+
+    @property
+    def verdicts(self) -> list:
+        """pa.BooleanArray per constraint, then "allowed"."""
+        import pyarrow as pa
+
+        n, bitmap_bytes = self.buffers.n, self.buffers.verdicts.shape[1]
+        return [pa.Array.from_buffers(pa.bool_(), n, [None, self.buffers.verdict_buffer.slice(c * bitmap_bytes, bitmap_bytes)])
+                for c in range(self.buffers.verdicts.shape[0])]
+
+    @property
+    def allowed(self) -> np.ndarray:
+        """The "allowed" verdict as a numpy bool array."""
+        bits = np.unpackbits(self.buffers.verdicts[-1], bitorder="little")
+        return bits[: self.buffers.n].view(np.bool_)
+
+    def take(self, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(observables [N_OBS, m], verdicts [n_constraints + 1, m] as bool) of the rows ``rows``
+        (indices; every row without them), gathered from the buffers in one compiled pass."""
+        if rows is None:
+            bits = np.unpackbits(self.buffers.verdicts, axis=1, bitorder="little")[:, : self.buffers.n]
+            return self.buffers.out[:, : self.buffers.n], bits.view(np.bool_)
+        observables = np.empty((N_OBS, len(rows)))
+        verdicts = np.empty((self.buffers.verdicts.shape[0], len(rows)), dtype=np.bool_)
+        _gather_rows(self.buffers.out, self.buffers.verdicts, np.ascontiguousarray(rows, dtype=np.int64), observables, verdicts)
+        return observables, verdicts
+
+
+@jit(nogil=True)
+def _gather_rows(out, bitmaps, rows, observables, verdicts):
+    """observables[:, r] = out[:, rows[r]]; verdicts[:, r] = bit rows[r] of each bitmap."""
+    for j in range(out.shape[0]):
+        for r in range(rows.shape[0]):
+            observables[j, r] = out[j, rows[r]]
+    for c in range(bitmaps.shape[0]):
+        for r in range(rows.shape[0]):
+            verdicts[c, r] = (bitmaps[c, rows[r] >> 3] >> (rows[r] & 7)) & 1
 
 
 def run_batch(params: dict[str, np.ndarray], cset: ConstraintSet) -> BatchResult:
     """Observables and verdicts of domain-checked parameter arrays."""
-    import pyarrow as pa
-
     arrays = readonly_float64(params[name] for name in PARAMETER_NAMES)
     buffers = allocate_buffers(len(arrays[0]), len(cset.constraints))
     run_kernel(arrays, _compiled(cset.name, cset.sha256, cset), buffers)
-    n, row_bytes, bitmap_bytes = buffers.n, 8 * buffers.out.shape[1], buffers.verdicts.shape[1]
-    return BatchResult(
-        observables=[
-            pa.Array.from_buffers(pa.float64(), n, [None, buffers.out_buffer.slice(j * row_bytes, row_bytes)])
-            for j in range(N_OBS)
-        ],
-        verdicts=[
-            pa.Array.from_buffers(pa.bool_(), n, [None, buffers.verdict_buffer.slice(c * bitmap_bytes, bitmap_bytes)])
-            for c in range(buffers.verdicts.shape[0])
-        ],
-    )
+    return BatchResult(buffers)
 
 
 def run_kernel(arrays: tuple[np.ndarray, ...], cons: CompiledConstraints, buffers: KernelBuffers) -> None:

@@ -59,7 +59,7 @@ def real_tables(sizes: tuple[int, ...]) -> list[pa.Table]:
     params = {n: points[n][inside][: max(sizes)] for n in PARAMETER_NAMES}
     evaluated = dsscan.evaluate(params, spec.constraints)
     ids = np.arange(evaluated.num_rows, dtype=np.uint64)
-    full = stored_rows(ids, np.ones(len(ids)), evaluated, "all", None, np.random.default_rng(0))
+    full = stored_rows(ids, np.ones(len(ids)), evaluated, "all", None, None)
     return [full.slice(0, n) for n in sizes]
 
 
