@@ -17,6 +17,7 @@ Mapped values lie strictly inside (low, high): a range [0, 0.006] never yields e
 """
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 
@@ -40,13 +41,14 @@ STREAM_POINTS, STREAM_STORAGE = 0, 1  # the scan's independent counter streams (
 
 @njit(inline="always")
 def _splitmix_double(state):
-    """SplitMix64's output for the (already advanced) state, as a double in [0, 1)."""
+    """SplitMix64's output for the (already advanced) state, as a double in [0, 1) (converted
+    through int64, exact below 2^53, which vectorises where uint64 does not)."""
     m1, m2 = MIX_MULTIPLIERS
     s1, s2, s3 = MIX_SHIFTS
     z = (state ^ (state >> s1)) * m1
     z = (z ^ (z >> s2)) * m2
     z = z ^ (z >> s3)
-    return (z >> DOUBLE_SHIFT) * DOUBLE_UNIT
+    return np.int64(z >> DOUBLE_SHIFT) * DOUBLE_UNIT
 
 
 @njit(inline="always")
@@ -66,7 +68,8 @@ def _splitmix_doubles(key, first, stride, out):
         step = stride * GOLDEN_GAMMA
         row = out[a]
         for j in range(row.size):
-            row[j] = _splitmix_double(state + np.uint64(j) * step)
+            row[j] = _splitmix_double(state)
+            state += step
 
 
 @njit(cache=True, nogil=True)
@@ -75,12 +78,19 @@ def _splitmix_in_ranges(key, first, stride, offset, span, log_prior, inside_low,
     for a in range(out.shape[0]):
         state = key + (first + np.uint64(a) + np.uint64(1)) * GOLDEN_GAMMA
         step = stride * GOLDEN_GAMMA
-        o, w, log_a, lo, hi = offset[a], span[a], log_prior[a], inside_low[a], inside_high[a]
+        o, w, lo, hi = offset[a], span[a], inside_low[a], inside_high[a]
         row = out[a]
-        for j in range(row.size):
-            row[j] = _in_range(_splitmix_double(state + np.uint64(j) * step), o, w, log_a, lo, hi)
+        if log_prior[a]:
+            for j in range(row.size):
+                row[j] = _in_range(_splitmix_double(state), o, w, True, lo, hi)
+                state += step
+        else:
+            for j in range(row.size):
+                row[j] = _in_range(_splitmix_double(state), o, w, False, lo, hi)
+                state += step
 
 
+@functools.lru_cache(maxsize=64)
 def stream_key(seed: int, stream: int) -> np.uint64:
     """The 64-bit state of one of a scan's counter streams, mixed from (seed, stream) by SeedSequence."""
     return np.random.SeedSequence([seed, stream]).generate_state(1, np.uint64)[0]
@@ -138,6 +148,12 @@ def _range_map(setting: Ranged) -> tuple[float, float, bool, float, float]:
     return low, high - low, log_prior, math.nextafter(setting.low, setting.high), math.nextafter(setting.high, setting.low)
 
 
+@functools.lru_cache(maxsize=64)
+def _range_maps(settings: tuple[Ranged, ...]) -> tuple[np.ndarray, ...]:
+    """``_range_map`` of each setting, as five arrays (one per quantity), computed once per scan."""
+    return tuple(np.array(column) for column in zip(*map(_range_map, settings)))
+
+
 def to_range(unit: np.ndarray, setting: Ranged) -> np.ndarray:
     """Map [0, 1) onto the open interval (low, high) with the setting's prior (a column of a
     unit-cube sample, strided or not, in one compiled pass)."""
@@ -150,7 +166,7 @@ def uniform_in_ranges(seed: int, start: int, count: int, settings: list[Ranged])
     """The uniform sampler's points ``start`` ... ``start + count - 1`` mapped onto ``settings``
     (the free parameters in order), one row per parameter: ``to_range`` of ``unit_cube("uniform", ...)``
     bit for bit, in one compiled pass without the unit-cube array."""
-    offset, span, log_prior, inside_low, inside_high = (np.array(column) for column in zip(*map(_range_map, settings)))
+    offset, span, log_prior, inside_low, inside_high = _range_maps(tuple(settings))
     out = np.empty((len(settings), count))
     dims = np.uint64(len(settings))
     _splitmix_in_ranges(stream_key(seed, STREAM_POINTS), np.uint64(start) * dims, dims,

@@ -39,9 +39,8 @@ def kept_rows(allowed: np.ndarray, store: str, sample_rate: float | None,
         return None, np.zeros(len(allowed), dtype=bool)
     if store == "allowed":
         return np.flatnonzero(allowed), np.zeros(np.count_nonzero(allowed), dtype=bool)
-    sampled = (sample_draws < sample_rate) & ~allowed
-    rows = np.flatnonzero(allowed | sampled)
-    return rows, sampled[rows]
+    rows = np.flatnonzero(allowed | (sample_draws < sample_rate))
+    return rows, ~allowed[rows]
 
 
 def with_row_keys(point_ids: np.ndarray, weights: np.ndarray, sampled: np.ndarray, evaluated: pa.Table) -> pa.Table:

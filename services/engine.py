@@ -133,12 +133,13 @@ def process_chunk(spec: ScanSpec, index: int) -> ChunkRecord:
             outside += int(np.count_nonzero(~inside))
             batch, draws = {name: column[inside] for name, column in batch.items()}, draws[inside]
         evaluation = Evaluation({n: batch[n] for n in PARAMETER_NAMES}, cset)
-        rows, sampled = kept_rows(evaluation.allowed, spec.store, spec.sample_rate, draws)
+        passed = evaluation.allowed
+        rows, sampled = kept_rows(passed, spec.store, spec.sample_rate, draws)
         parts.append(evaluation.rows(rows))
         ids.append(batch[POINT_ID] if rows is None else batch[POINT_ID][rows])
         weights.append(batch[WEIGHT] if rows is None else batch[WEIGHT][rows])
         flags.append(sampled)
-        allowed += int(np.count_nonzero(evaluation.allowed))
+        allowed += int(np.count_nonzero(passed))
     flags = np.concatenate(flags)
     table = with_row_keys(np.concatenate(ids), np.concatenate(weights), flags, EvaluatedRows.concatenate(parts).table(cset))
     metadata = {"scan": spec.name, "chunk": index, "config": spec.scan_config(), **provenance(spec)}
