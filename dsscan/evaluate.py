@@ -73,41 +73,34 @@ def evaluate(points: Any, constraints: str = "datta2024") -> pa.Table:
 
 def evaluate_in_domain(params: dict[str, np.ndarray], cset: ConstraintSet) -> pa.Table:
     """``evaluate`` of float64 parameter arrays already known to lie inside the supported domain
-    (a scan's chunk after ``inside_domain``): no second domain check."""
-    return Evaluation(params, cset).table()
+    (a scan's chunk after ``inside_domain``): no second domain check; the columns are zero-copy
+    views of the kernel's buffers."""
+    from dsscan.parameters import PARAMETER_NAMES
+    from dsscan.physics.kernel import run_batch
+
+    batch = run_batch(params, cset)
+    return _table([params[name] for name in PARAMETER_NAMES], batch.observables, batch.verdicts, cset)
 
 
-class Evaluation:
-    """One kernel run over in-domain parameter arrays: the allowed mask, the table of every point,
-    or some rows as numpy blocks (``EvaluatedRows``, gathered from the kernel's buffers: a scan
-    keeps a few rows of each batch and makes one table of them per chunk)."""
+def evaluate_rows(params: dict[str, np.ndarray], cset: ConstraintSet,
+                  keep: np.ndarray | None = None) -> tuple[np.ndarray | None, EvaluatedRows, int]:
+    """Evaluate in-domain points and keep every one (``keep`` None) or those that pass every
+    constraint or are flagged in ``keep``, as numpy blocks: (the kept points' indices, or None for
+    all; their rows; how many of all the points passed). Kept points are copied out of the
+    kernel's cache-resident blocks (``kernel.run_kept``), so a scan that keeps few points never
+    writes the others' observables to memory."""
+    import numpy as np
 
-    def __init__(self, params: dict[str, np.ndarray], cset: ConstraintSet):
-        from dsscan.physics.kernel import run_batch
+    from dsscan.parameters import PARAMETER_NAMES
+    from dsscan.physics.kernel import run_batch, run_kept
 
-        self.params, self.cset = params, cset
-        self.batch = run_batch(params, cset)
-
-    @property
-    def allowed(self) -> np.ndarray:
-        """bool per point: every constraint of the set passed."""
-        return self.batch.allowed
-
-    def table(self) -> pa.Table:
-        """Parameters, observables, verdicts and scenario of every point (zero-copy Arrow views)."""
-        from dsscan.parameters import PARAMETER_NAMES
-
-        params = [self.params[name] for name in PARAMETER_NAMES]
-        return _table(params, self.batch.observables, self.batch.verdicts, self.cset)
-
-    def rows(self, rows: np.ndarray | None = None) -> EvaluatedRows:
-        """The points ``rows`` (indices; all without them) as numpy blocks."""
-        import numpy as np
-
-        from dsscan.parameters import PARAMETER_NAMES
-
-        params = np.stack([self.params[name] if rows is None else self.params[name][rows] for name in PARAMETER_NAMES])
-        return EvaluatedRows(params, *self.batch.take(rows))
+    if keep is None:
+        observables, verdicts = run_batch(params, cset).take()
+        rows = EvaluatedRows(np.stack([params[name] for name in PARAMETER_NAMES]), observables, verdicts)
+        return None, rows, int(np.count_nonzero(verdicts[-1]))
+    kept = run_kept(params, cset, keep)
+    kept_params = np.stack([params[name][kept.rows] for name in PARAMETER_NAMES])
+    return kept.rows, EvaluatedRows(kept_params, kept.observables, kept.verdicts), kept.allowed
 
 
 class EvaluatedRows(NamedTuple):
@@ -148,4 +141,4 @@ def _table(params: list[np.ndarray], observables: list[pa.Array], verdicts: list
     return pa.Table.from_arrays(arrays, schema=arrow_schema(cset.names, cset.name))
 
 
-__all__ = ["evaluate", "evaluate_in_domain", "Evaluation", "EvaluatedRows", "as_parameter_arrays"]
+__all__ = ["evaluate", "evaluate_in_domain", "evaluate_rows", "EvaluatedRows", "as_parameter_arrays"]

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from dsscan.config import SAMPLED_STORE
+
 def _field(name: str, type_: pa.DataType, description: str) -> pa.Field:
     return pa.field(name, type_, nullable=False, metadata={"unit": "1", "description": description})
 
@@ -30,17 +32,21 @@ WEIGHT_FIELD = _field(
 )
 
 
-def kept_rows(allowed: np.ndarray, store: str, sample_rate: float | None,
-              sample_draws: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray]:
-    """The rows a chunk's storage policy keeps (indices, or None for every row) and the ``sampled``
-    flag of each kept row; ``sample_draws`` are a uniform [0, 1) draw per row, and a rejected row is
-    sampled where its draw is below ``sample_rate`` (store = "allowed+sample")."""
+def sample_mask(store: str, sample_rate: float | None, sample_draws: np.ndarray) -> np.ndarray | None:
+    """The rows a storage policy keeps whatever their verdicts: None under "all" (it keeps every
+    row), none under "allowed", and under "allowed+sample" the random sample, the rows whose uniform
+    [0, 1) draw (``sample_draws``, one per row) is below ``sample_rate``. The allowed rows are kept too."""
     if store == "all":
-        return None, np.zeros(len(allowed), dtype=bool)
+        return None
     if store == "allowed":
-        return np.flatnonzero(allowed), np.zeros(np.count_nonzero(allowed), dtype=bool)
-    rows = np.flatnonzero(allowed | (sample_draws < sample_rate))
-    return rows, ~allowed[rows]
+        return np.zeros(len(sample_draws), dtype=bool)
+    return sample_draws < sample_rate
+
+
+def sampled_flags(store: str, kept_allowed: np.ndarray) -> np.ndarray:
+    """The ``sampled`` flag of the kept rows, given whether each passed: a rejected row that only
+    the random sample of store = "allowed+sample" kept."""
+    return ~kept_allowed if store == SAMPLED_STORE else np.zeros(len(kept_allowed), dtype=bool)
 
 
 def with_row_keys(point_ids: np.ndarray, weights: np.ndarray, sampled: np.ndarray, evaluated: pa.Table) -> pa.Table:
@@ -48,14 +54,3 @@ def with_row_keys(point_ids: np.ndarray, weights: np.ndarray, sampled: np.ndarra
     table = evaluated.add_column(0, POINT_ID_FIELD, pa.array(point_ids, type=pa.uint64()))
     table = table.append_column(SAMPLED_FIELD, pa.array(sampled))
     return table.append_column(WEIGHT_FIELD, pa.array(weights, type=pa.float64()))
-
-
-def stored_rows(
-    point_ids: np.ndarray, weights: np.ndarray, evaluated: pa.Table, store: str, sample_rate: float | None,
-    sample_draws: np.ndarray | None,
-) -> pa.Table:
-    """The rows of ``evaluated`` the policy keeps (``kept_rows``), keyed (``with_row_keys``)."""
-    rows, sampled = kept_rows(evaluated.column("allowed").to_numpy(zero_copy_only=False), store, sample_rate, sample_draws)
-    if rows is not None:
-        evaluated, point_ids, weights = evaluated.take(rows), point_ids[rows], weights[rows]
-    return with_row_keys(point_ids, weights, sampled, evaluated)

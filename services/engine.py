@@ -12,13 +12,13 @@ import numpy as np
 import dsscan
 from dsscan.config import ScanSpec
 from dsscan.constraints import load_constraint_set
-from dsscan.evaluate import EvaluatedRows, Evaluation, evaluate
+from dsscan.evaluate import EvaluatedRows, evaluate, evaluate_rows
 from dsscan.inputs import load_inputs
 from dsscan.parameters import PARAMETER_NAMES, inside_domain
 from dsscan.physics.scattering_tables import cache_dir, load_tables
 from dsscan.plan import POINT_ID, WEIGHT, chunk_batches, storage_draws
 from lake.manifest import ChunkRecord
-from lake.rows import kept_rows, with_row_keys
+from lake.rows import sample_mask, sampled_flags, with_row_keys
 from lake.writer import write_chunk
 
 MAX_CHUNK_ATTEMPTS = 3  # tries per chunk, whether its worker died or it raised
@@ -116,9 +116,9 @@ def process_chunk(spec: ScanSpec, index: int) -> ChunkRecord:
     """Sample chunk ``index``, evaluate it, keep what the storage policy keeps, write its file.
 
     Under store = "allowed" or "allowed+sample" the chunk goes through the kernel
-    ``KERNEL_BATCH_POINTS`` points at a time (drawn batch by batch by the uniform sampler) and only
-    each batch's kept rows are gathered: a worker's memory does not grow with the chunk size, the
-    kernel's inputs are still in the cache, and chunks can be large enough that a file's fixed costs
+    ``KERNEL_BATCH_POINTS`` points at a time (drawn batch by batch by the uniform sampler) and the
+    kernel copies out only the kept points (``dsscan.evaluate.evaluate_rows``): a worker's memory
+    does not grow with the chunk size, and chunks can be large enough that a file's fixed costs
     (Parquet's per-column encoders, fsync) are small against the kernel's."""
     started = time.perf_counter()
     cset = load_constraint_set(spec.constraints)
@@ -132,14 +132,13 @@ def process_chunk(spec: ScanSpec, index: int) -> ChunkRecord:
         if not inside.all():  # rare: the ranges of most scans lie inside the domain, and nothing is copied
             outside += int(np.count_nonzero(~inside))
             batch, draws = {name: column[inside] for name, column in batch.items()}, draws[inside]
-        evaluation = Evaluation({n: batch[n] for n in PARAMETER_NAMES}, cset)
-        passed = evaluation.allowed
-        rows, sampled = kept_rows(passed, spec.store, spec.sample_rate, draws)
-        parts.append(evaluation.rows(rows))
+        rows, part, passed = evaluate_rows({n: batch[n] for n in PARAMETER_NAMES}, cset,
+                                           sample_mask(spec.store, spec.sample_rate, draws))
+        parts.append(part)
         ids.append(batch[POINT_ID] if rows is None else batch[POINT_ID][rows])
         weights.append(batch[WEIGHT] if rows is None else batch[WEIGHT][rows])
-        flags.append(sampled)
-        allowed += int(np.count_nonzero(passed))
+        flags.append(sampled_flags(spec.store, part.verdicts[-1]))
+        allowed += passed
     flags = np.concatenate(flags)
     table = with_row_keys(np.concatenate(ids), np.concatenate(weights), flags, EvaluatedRows.concatenate(parts).table(cset))
     metadata = {"scan": spec.name, "chunk": index, "config": spec.scan_config(), **provenance(spec)}

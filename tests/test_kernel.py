@@ -211,3 +211,22 @@ def test_a_kernel_compiled_for_another_column_order_is_recompiled(monkeypatch):
         dsscan.evaluate(points, "datta2024")
         assert kernel._compiled_layout() == checksum
     assert_same_bits(dsscan.evaluate(points, "datta2024"), before)
+
+
+@pytest.mark.parametrize("n, keep_share", [(0, 0.0), (1, 1.0), (2048 + 13, 0.05), (3 * 2048, 1.0)])
+def test_kept_kernel_keeps_exactly_the_full_kernels_allowed_and_flagged_rows(n, keep_share):
+    """``run_kept`` (a scan's path: only kept points leave the cache) against ``run_batch`` (every
+    point written) on the same points: the same rows, the same bits, the same allowed count."""
+    from dsscan.physics.kernel import run_batch, run_kept
+
+    cset = load_constraint_set("datta2024")
+    rng = np.random.default_rng(14)
+    points = {k: v[:n] for k, v in random_points(rng, max(n, 1), (1.1, 279.0)).items()}
+    keep = rng.random(n) < keep_share
+    observables, verdicts = run_batch(points, cset).take()
+    kept = run_kept(points, cset, keep)
+    rows = np.flatnonzero(verdicts[-1] | keep)
+    np.testing.assert_array_equal(kept.rows, rows)
+    np.testing.assert_array_equal(kept.observables.view(np.uint64), observables[:, rows].view(np.uint64))
+    np.testing.assert_array_equal(kept.verdicts, verdicts[:, rows])
+    assert kept.allowed == np.count_nonzero(verdicts[-1])

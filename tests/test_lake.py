@@ -15,7 +15,7 @@ from conftest import SMALL_SCAN_POINTS, tree_digest
 from lake.catalog import open_catalog, read_only_query
 from lake.layout import chunk_file_name, manifest_path, scan_dir
 from lake.manifest import COMPLETE, Manifest
-from lake.rows import stored_rows
+from lake.rows import sample_mask, sampled_flags, with_row_keys
 from lake.writer import read_file_metadata, write_chunk
 
 ROWS = 2_000
@@ -30,9 +30,18 @@ def evaluated_table(allowed_every: int) -> pa.Table:
     )
 
 
+def stored(evaluated: pa.Table, store: str, rate: float | None, draws: np.ndarray) -> pa.Table:
+    """What a chunk stores of ``evaluated`` under a policy, the way ``process_chunk`` applies it:
+    the allowed rows and the policy's ``sample_mask``, keyed with ``sampled_flags``."""
+    allowed = evaluated.column("allowed").to_numpy(zero_copy_only=False)
+    mask = sample_mask(store, rate, draws)
+    rows = np.arange(ROWS) if mask is None else np.flatnonzero(allowed | mask)
+    return with_row_keys(rows.astype(np.uint64), np.ones(len(rows)), sampled_flags(store, allowed[rows]), evaluated.take(rows))
+
+
 @pytest.mark.parametrize("store, expected_rows", [("all", ROWS), ("allowed", ROWS // 10)])
 def test_policies_all_and_allowed(store, expected_rows):
-    table = stored_rows(np.arange(ROWS, dtype=np.uint64), np.ones(ROWS), evaluated_table(10), store, None, np.random.default_rng(0).random(ROWS))
+    table = stored(evaluated_table(10), store, None, np.random.default_rng(0).random(ROWS))
     assert table.num_rows == expected_rows
     assert table.column_names == ["point_id", "x", "allowed", "sampled", "weight"]
     assert not pa.compute.any(table.column("sampled")).as_py()
@@ -40,19 +49,20 @@ def test_policies_all_and_allowed(store, expected_rows):
 
 def test_policy_allowed_plus_sample_keeps_every_allowed_point_and_flags_the_sample():
     rate = 0.1
-    table = stored_rows(np.arange(ROWS, dtype=np.uint64), np.ones(ROWS), evaluated_table(10), "allowed+sample", rate, np.random.default_rng(0).random(ROWS))
+    draws = np.random.default_rng(0).random(ROWS)
+    table = stored(evaluated_table(10), "allowed+sample", rate, draws)
     allowed = table.column("allowed").to_numpy(zero_copy_only=False)
     sampled = table.column("sampled").to_numpy(zero_copy_only=False)
     assert allowed.sum() == ROWS // 10
     assert not (allowed & sampled).any() and (allowed | sampled).all()
     rejected = ROWS - ROWS // 10
     assert sampled.sum() == pytest.approx(rate * rejected, rel=0.25)
-    again = stored_rows(np.arange(ROWS, dtype=np.uint64), np.ones(ROWS), evaluated_table(10), "allowed+sample", rate, np.random.default_rng(0).random(ROWS))
-    assert again.equals(table)
+    ids = table.column("point_id").to_numpy()
+    assert (draws[ids[sampled]] < rate).all()  # the sample is the rows whose draw is below the rate
 
 
 def test_chunk_file_is_complete_with_units_metadata_and_encoding(tmp_path):
-    table = stored_rows(np.arange(ROWS, dtype=np.uint64), np.ones(ROWS), evaluated_table(3), "all", None, np.random.default_rng(0).random(ROWS))
+    table = stored(evaluated_table(3), "all", None, np.random.default_rng(0).random(ROWS))
     written = write_chunk(str(tmp_path), "s", 4, table, {"scan": "s", "chunk": 4})
     path = scan_dir(tmp_path, "s") / chunk_file_name(4)
     assert written.name == "part-000004.parquet" and written.rows == ROWS

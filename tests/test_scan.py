@@ -119,3 +119,29 @@ def test_acceptance_scan_of_1e5_points(write_config, tmp_path, capsys):
     assert rows == [{"n": manifest.totals()["rows"], "ids": manifest.totals()["rows"]}]
     sample = manifest.totals()["sampled"] / (ACCEPTANCE_POINTS - manifest.totals()["allowed"])
     assert sample == pytest.approx(0.01, rel=0.2)
+
+
+@pytest.mark.parametrize("store", ["allowed+sample", "allowed", "all"])
+def test_a_chunk_stores_what_the_policy_keeps_of_the_full_evaluation(store, write_config, tmp_path):
+    """The scan's path (kernel batches, only kept points copied out) against the plain one:
+    ``dsscan.evaluate`` of the chunk's points, then the policy applied to the whole table."""
+    import dsscan
+    from dsscan.plan import storage_draws
+    from lake.rows import sample_mask
+
+    doc = config_doc(scan={"name": "policy", "store": store, "points": 150_000, "chunk_size": 150_000,
+                           "sample_rate": 0.05 if store == "allowed+sample" else None},
+                     parameters={"eta_c": {"range": [-0.3, -0.1]}, "eta_t": {"range": [0.004, 0.012]}})
+    doc["scan"] = {k: v for k, v in doc["scan"].items() if v is not None}
+    spec = load_config(write_config(doc), lake_root=str(tmp_path))
+    assert run_cli("scan", write_config(doc), "--lake", tmp_path, "--engine", "local", "--no-progress") == 0
+    stored = pq.read_table(scan_dir(tmp_path, "policy") / chunk_file_name(0))
+    points = chunk_points(spec, 0)
+    inside = inside_domain(points)
+    full = dsscan.evaluate({n: points[n][inside] for n in PARAMETER_NAMES}, spec.constraints)
+    allowed = full.column("allowed").to_numpy(zero_copy_only=False)
+    mask = sample_mask(store, spec.sample_rate, storage_draws(spec, 0, spec.chunk_size)[inside])
+    rows = np.arange(full.num_rows) if mask is None else np.flatnonzero(allowed | mask)
+    assert allowed.any() and stored.num_rows == len(rows) > 0
+    assert stored.drop_columns(["point_id", "sampled", "weight"]).equals(full.take(rows))
+    np.testing.assert_array_equal(stored.column("point_id").to_numpy(), points[POINT_ID][inside][rows])

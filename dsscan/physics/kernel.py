@@ -785,46 +785,90 @@ ONE, EIGHT = np.uint64(1), np.uint64(8)  # unsigned: numba types int64 (op) uint
 BLOCK_POINTS = 2048  # points per block (a multiple of 8): the block's observables stay in cache for the verdicts
 
 
+@jit(inline="always")
+def _evaluate_block(params, k, tab, cons, out, verdicts, scratch, start, stop):
+    """Points start .. stop - 1 (unsigned, start a multiple of 8, at most BLOCK_POINTS of them):
+    lookups point by point, the observables pass by pass, then each constraint judged over the block
+    into the bytes start // 8 ... of the verdict bitmaps (the last of them "allowed")."""
+    column, lower, upper, scale, condition_column, condition_above = cons
+    n_constraints = column.shape[0]
+    allowed = verdicts[n_constraints]
+    _logs_and_electron_loop(params, k, scratch, start, stop)
+    _upscattering_lookups(tab, scratch, stop - start)
+    _muon_loop(params, k, scratch, start, stop)
+    _table_lookups(params, k, tab, scratch, start, stop)
+    _S_and_nu4_widths(params, k, tab, scratch, out, start, stop)
+    _couplings_and_two_body(params, k, tab, scratch, out, start, stop)
+    _measured_final_states(params, k, out, start, stop)
+    _Bs_and_mixing(params, k, out, start, stop)
+    _Kmunu_upscattering_g2(params, k, tab, scratch, out, start, stop)
+    first, last = start // EIGHT, (stop + np.uint64(7)) // EIGHT
+    for b in range(first, last):
+        allowed[b] = 0xFF
+    for c in range(n_constraints):
+        x = _column(column[c], params, out)
+        cond = _column(max(condition_column[c], 0), params, out)
+        conditional = condition_column[c] >= 0
+        lo, hi, s, above = lower[c], upper[c], scale[c], condition_above[c]
+        bits = verdicts[c]
+        for b in range(first, last):
+            base = EIGHT * b
+            count = min(EIGHT, stop - base)  # 8 but in the last byte
+            byte = _in_range_bits(x, base, count, s, lo, hi)
+            if conditional:
+                byte |= _applies_bits(cond, base, count, above) ^ ((ONE << count) - ONE)
+            bits[b] = byte
+            allowed[b] &= byte
+
+
 @jit(nogil=True)
 def batch_kernel(params, k, tab, cons, out, verdicts, scratch):
     """One pass over the n points of the nine arrays ``params`` (user units, order of PARAMETER_NAMES):
     fills the observables ``out[N_OBS, >= n]`` and the verdicts as Arrow bitmaps (bit i of byte
     i // 8, least significant first), ``verdicts[c]`` for constraint c and ``verdicts[-1]`` for
     "allowed" (all passed); the bits of the last byte past n are zero. ``scratch[N_SCRATCH,
-    BLOCK_POINTS]`` is working space. Points go in blocks: lookups point by point, the observables
-    pass by pass, then each constraint judged over the block."""
-    column, lower, upper, scale, condition_column, condition_above = cons
+    BLOCK_POINTS]`` is working space. Points go in blocks (``_evaluate_block``)."""
     n = params[0].shape[0]
-    n_constraints = column.shape[0]
-    allowed = verdicts[n_constraints]
     for block_start in range(0, n, BLOCK_POINTS):
         start, stop = np.uint64(block_start), np.uint64(min(block_start + BLOCK_POINTS, n))
-        _logs_and_electron_loop(params, k, scratch, start, stop)
-        _upscattering_lookups(tab, scratch, stop - start)
-        _muon_loop(params, k, scratch, start, stop)
-        _table_lookups(params, k, tab, scratch, start, stop)
-        _S_and_nu4_widths(params, k, tab, scratch, out, start, stop)
-        _couplings_and_two_body(params, k, tab, scratch, out, start, stop)
-        _measured_final_states(params, k, out, start, stop)
-        _Bs_and_mixing(params, k, out, start, stop)
-        _Kmunu_upscattering_g2(params, k, tab, scratch, out, start, stop)
-        first, last = block_start, min(block_start + BLOCK_POINTS, n)
-        for b in range(first // 8, (last + 7) // 8):
-            allowed[b] = 0xFF
-        for c in range(n_constraints):
-            x = _column(column[c], params, out)
-            cond = _column(max(condition_column[c], 0), params, out)
-            conditional = condition_column[c] >= 0
-            lo, hi, s, above = lower[c], upper[c], scale[c], condition_above[c]
-            bits = verdicts[c]
-            for b in range(np.uint64(first // 8), np.uint64((last + 7) // 8)):
-                base = EIGHT * b
-                count = min(EIGHT, np.uint64(last) - base)  # 8 but in the last byte
-                byte = _in_range_bits(x, base, count, s, lo, hi)
-                if conditional:
-                    byte |= _applies_bits(cond, base, count, above) ^ ((ONE << count) - ONE)
-                bits[b] = byte
-                allowed[b] &= byte
+        _evaluate_block(params, k, tab, cons, out, verdicts, scratch, start, stop)
+
+
+@jit(inline="always")
+def _block_params(params, start, stop):
+    """The nine parameter arrays' points start .. stop - 1 (views)."""
+    return (params[0][start:stop], params[1][start:stop], params[2][start:stop], params[3][start:stop],
+            params[4][start:stop], params[5][start:stop], params[6][start:stop], params[7][start:stop],
+            params[8][start:stop])
+
+
+@jit(nogil=True)
+def kept_kernel(params, k, tab, cons, extra, block_out, block_verdicts, scratch, kept_out, kept_verdicts, kept_rows):
+    """``batch_kernel``'s physics, keeping only the points that pass every constraint or are flagged
+    in ``extra``: each block is evaluated into ``block_out[N_OBS, BLOCK_POINTS]`` and the bitmaps
+    ``block_verdicts`` (cache-resident), and its kept points are copied out while they are still in
+    cache, point m of them to ``kept_out[:, m]``, its verdicts to ``kept_verdicts[:, m]`` (0 or 1)
+    and its index to ``kept_rows[m]``. Returns (points kept, points allowed)."""
+    n = params[0].shape[0]
+    n_rows = block_verdicts.shape[0]
+    allowed = block_verdicts[n_rows - 1]
+    kept, passed_count = 0, 0
+    for block_start in range(0, n, BLOCK_POINTS):
+        size = min(BLOCK_POINTS, n - block_start)
+        block = _block_params(params, block_start, block_start + size)
+        _evaluate_block(block, k, tab, cons, block_out, block_verdicts, scratch, np.uint64(0), np.uint64(size))
+        for b in range(size):
+            byte, bit = b >> 3, b & 7
+            passed = (allowed[byte] >> bit) & 1
+            passed_count += passed
+            if passed or extra[block_start + b]:
+                for j in range(N_OBS):
+                    kept_out[j, kept] = block_out[j, b]
+                for c in range(n_rows):
+                    kept_verdicts[c, kept] = (block_verdicts[c, byte] >> bit) & 1
+                kept_rows[kept] = block_start + b
+                kept += 1
+    return kept, passed_count
 
 
 def _pool_array(shape: tuple[int, ...], dtype) -> tuple[np.ndarray, "pa.Buffer"]:
@@ -885,27 +929,10 @@ class BatchResult(NamedTuple):
         bits = np.unpackbits(self.buffers.verdicts[-1], bitorder="little")
         return bits[: self.buffers.n].view(np.bool_)
 
-    def take(self, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(observables [N_OBS, m], verdicts [n_constraints + 1, m] as bool) of the rows ``rows``
-        (indices; every row without them), gathered from the buffers in one compiled pass."""
-        if rows is None:
-            bits = np.unpackbits(self.buffers.verdicts, axis=1, bitorder="little")[:, : self.buffers.n]
-            return self.buffers.out[:, : self.buffers.n], bits.view(np.bool_)
-        observables = np.empty((N_OBS, len(rows)))
-        verdicts = np.empty((self.buffers.verdicts.shape[0], len(rows)), dtype=np.bool_)
-        _gather_rows(self.buffers.out, self.buffers.verdicts, np.ascontiguousarray(rows, dtype=np.int64), observables, verdicts)
-        return observables, verdicts
-
-
-@jit(nogil=True)
-def _gather_rows(out, bitmaps, rows, observables, verdicts):
-    """observables[:, r] = out[:, rows[r]]; verdicts[:, r] = bit rows[r] of each bitmap."""
-    for j in range(out.shape[0]):
-        for r in range(rows.shape[0]):
-            observables[j, r] = out[j, rows[r]]
-    for c in range(bitmaps.shape[0]):
-        for r in range(rows.shape[0]):
-            verdicts[c, r] = (bitmaps[c, rows[r] >> 3] >> (rows[r] & 7)) & 1
+    def take(self) -> tuple[np.ndarray, np.ndarray]:
+        """(observables [N_OBS, n] (a view of the buffer), verdicts [n_constraints + 1, n] as bool)."""
+        bits = np.unpackbits(self.buffers.verdicts, axis=1, bitorder="little")[:, : self.buffers.n]
+        return self.buffers.out[:, : self.buffers.n], bits.view(np.bool_)
 
 
 def run_batch(params: dict[str, np.ndarray], cset: ConstraintSet) -> BatchResult:
@@ -914,6 +941,33 @@ def run_batch(params: dict[str, np.ndarray], cset: ConstraintSet) -> BatchResult
     buffers = allocate_buffers(len(arrays[0]), len(cset.constraints))
     run_kernel(arrays, _compiled(cset.name, cset.sha256, cset), buffers)
     return BatchResult(buffers)
+
+
+class KeptRows(NamedTuple):
+    """The points of a batch that ``kept_kernel`` kept, and how many of all its points passed."""
+
+    rows: np.ndarray  # int64 indices into the batch
+    observables: np.ndarray  # [N_OBS, m]
+    verdicts: np.ndarray  # [n_constraints + 1, m], bool
+    allowed: int  # points of the batch that passed every constraint, kept or not
+
+
+def run_kept(params: dict[str, np.ndarray], cset: ConstraintSet, extra: np.ndarray) -> KeptRows:
+    """Evaluate domain-checked parameter arrays, keeping the allowed points and those flagged in
+    ``extra`` (bool per point): the physics of ``run_batch`` without writing every point's
+    observables to memory (``kept_kernel``)."""
+    arrays = readonly_float64(params[name] for name in PARAMETER_NAMES)
+    n, n_rows = len(arrays[0]), len(cset.constraints) + 1
+    block = allocate_buffers(BLOCK_POINTS, len(cset.constraints))
+    # room for every point, from Arrow's pool (which keeps it for the next batch: no page faults)
+    observables, verdicts, rows = (_pool_array(shape, dtype)[0] for shape, dtype in
+                                   (((N_OBS, n), np.float64), ((n_rows, n), np.uint8), ((n,), np.int64)))
+    _check_compiled_layout()
+    kept, allowed = kept_kernel(arrays, kernel_constants(), kernel_tables(), _compiled(cset.name, cset.sha256, cset),
+                                np.ascontiguousarray(extra, dtype=np.bool_), block.out, block.verdicts, block.scratch,
+                                observables, verdicts, rows)
+    # copies of the kept points, so that the pool gets its buffers back for the next batch
+    return KeptRows(rows[:kept].copy(), observables[:, :kept].copy(), verdicts[:, :kept].view(np.bool_).copy(), int(allowed))
 
 
 def run_kernel(arrays: tuple[np.ndarray, ...], cons: CompiledConstraints, buffers: KernelBuffers) -> None:
@@ -938,7 +992,7 @@ def _compiled_layout():
 @functools.cache
 def _check_compiled_layout() -> None:
     if _compiled_layout() != LAYOUT_CHECKSUM:
-        for dispatcher in (_compiled_layout, batch_kernel):
+        for dispatcher in (_compiled_layout, batch_kernel, kept_kernel):
             dispatcher.recompile()
 
 

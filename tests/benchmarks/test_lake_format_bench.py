@@ -35,7 +35,7 @@ from dsscan.bench import sample_points
 from dsscan.config import load_config
 from dsscan.parameters import PARAMETER_NAMES, inside_domain
 from lake.manifest import ChunkRecord, Manifest
-from lake.rows import stored_rows
+from lake.rows import with_row_keys
 from lake.writer import write_chunk
 from services.engine import provenance
 
@@ -59,7 +59,7 @@ def real_tables(sizes: tuple[int, ...]) -> list[pa.Table]:
     params = {n: points[n][inside][: max(sizes)] for n in PARAMETER_NAMES}
     evaluated = dsscan.evaluate(params, spec.constraints)
     ids = np.arange(evaluated.num_rows, dtype=np.uint64)
-    full = stored_rows(ids, np.ones(len(ids)), evaluated, "all", None, None)
+    full = with_row_keys(ids, np.ones(len(ids)), np.zeros(len(ids), dtype=bool), evaluated)
     return [full.slice(0, n) for n in sizes]
 
 
