@@ -41,6 +41,7 @@ import numpy as np
 from numba import njit
 
 from dsscan.config import Ranged
+from dsscan.physics.kernel import exp_simd, log_simd
 
 MAX_COMPONENTS = 8  # Gaussians of g
 FIT_POINTS_PER_COMPONENT = 40  # fewer fitted points per Gaussian make its covariance noise
@@ -78,63 +79,86 @@ def logit(unit: np.ndarray) -> np.ndarray:
 # Drawing and weighing (the workers' side): compiled loops, the same bits on every engine.
 
 
+# The loops below use the kernel's exp_simd and log_simd (deterministic, within 1 ulp of glibc, and
+# vectorisable), which cost a point 26 libm calls before. numba caches a function by its own file:
+# after a change to those two functions, clear the cache (NUMBA_CACHE_DIR) or touch this file.
+EXP_ARG_MIN, EXP_ARG_MAX = -700.0, 700.0  # exp_simd's arguments are kept inside its range
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
-def _draw_mixture(normals, component, means, cholesky, unit):
-    """unit[i] = expit(mu_k + L_k normals[i]) for k = component[i]."""
+def _draw_mixture(normals, component, means, cholesky, unit, first):
+    """unit[first + i] = expit(mu_k + L_k normals[i]) for k = component[i], a coordinate at a time
+    (the arrays are stored column by column), so that the expit loop vectorises."""
     n, d = normals.shape
-    for i in range(n):
-        k = component[i]
-        for a in range(d):
-            z = means[k, a]
+    z = np.empty(n)
+    for a in range(d):
+        for i in range(n):
+            k = component[i]
+            value = means[k, a]
             for b in range(a + 1):
-                z += cholesky[k, a, b] * normals[i, b]
-            unit[i, a] = 1.0 / (1.0 + math.exp(-z))
+                value += cholesky[k, a, b] * normals[i, b]
+            z[i] = value
+        for i in range(n):
+            unit[first + i, a] = 1.0 / (1.0 + exp_simd(min(max(-z[i], EXP_ARG_MIN), EXP_ARG_MAX)))
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _importance_weights(unit, prior_share, log_norm, means, cholesky, inverse_diagonal, edge, weight):
-    """weight[i] = 1 / (c + (1 - c) g(unit[i])), g the logit-space Gaussian mixture;
-    log_norm[k] = log pi_k - log det L_k - d/2 log 2 pi. Points go in blocks, the dimension and
-    component loops outside, so that the Mahalanobis sums run as vector loops over the block."""
-    n, d = unit.shape
+def _importance_weights(coordinates, prior_share, log_norm, means, cholesky, inverse_diagonal, edge, weight):
+    """weight[i] = 1 / (c + (1 - c) g(u_i)), g the logit-space Gaussian mixture, u_i the point
+    coordinates[:, i] (a row per coordinate); log_norm[k] = log pi_k - log det L_k - d/2 log 2 pi.
+    Points go in blocks, the dimension and component loops outside, and every inner loop runs
+    along a contiguous row, so that it vectorises."""
+    d, n = coordinates.shape
     components = means.shape[0]
     z = np.empty((d, WEIGHT_BLOCK))
     y = np.empty((d, WEIGHT_BLOCK))
     log_terms = np.empty((components, WEIGHT_BLOCK))
     log_jacobian = np.empty(WEIGHT_BLOCK)  # log |dz/du| = -sum log(u (1 - u))
     square = np.empty(WEIGHT_BLOCK)
+    top = np.empty(WEIGHT_BLOCK)
+    total = np.empty(WEIGHT_BLOCK)
     for start in range(0, n, WEIGHT_BLOCK):
         m = min(WEIGHT_BLOCK, n - start)
         log_jacobian[:m] = 0.0
         for a in range(d):
+            row, za = coordinates[a], z[a]
             for j in range(m):
-                u = min(max(unit[start + j, a], edge), 1.0 - edge)
-                log_u, log_1mu = math.log(u), math.log1p(-u)
-                z[a, j] = log_u - log_1mu
+                u = min(max(row[start + j], edge), 1.0 - edge)
+                log_u, log_1mu = log_simd(u), log_simd(1.0 - u)
+                za[j] = log_u - log_1mu
                 log_jacobian[j] -= log_u + log_1mu
         for k in range(components):
             square[:m] = 0.0
             for a in range(d):  # y = L^-1 (z - mu) by forward substitution
+                ya, za, mean = y[a], z[a], means[k, a]
                 for j in range(m):
-                    y[a, j] = z[a, j] - means[k, a]
+                    ya[j] = za[j] - mean
                 for b in range(a):
-                    c = cholesky[k, a, b]
+                    c, yb = cholesky[k, a, b], y[b]
                     for j in range(m):
-                        y[a, j] -= c * y[b, j]
+                        ya[j] -= c * yb[j]
+                scale = inverse_diagonal[k, a]
                 for j in range(m):
-                    y[a, j] *= inverse_diagonal[k, a]
-                    square[j] += y[a, j] * y[a, j]
+                    ya[j] *= scale
+                    square[j] += ya[j] * ya[j]
+            terms, norm = log_terms[k], log_norm[k]
             for j in range(m):
-                log_terms[k, j] = log_norm[k] - 0.5 * square[j]
+                terms[j] = norm - 0.5 * square[j]
+        top[:m] = -math.inf
+        for k in range(components):
+            terms = log_terms[k]
+            for j in range(m):
+                top[j] = max(top[j], terms[j])
+        total[:m] = 0.0
+        for k in range(components):
+            terms = log_terms[k]
+            for j in range(m):
+                difference = terms[j] - top[j]
+                # exp of the clamped argument times 0 or 1, not a branch: the loop vectorises
+                total[j] += exp_simd(max(difference, NEGLIGIBLE_LOG)) * (difference > NEGLIGIBLE_LOG)
         for j in range(m):
-            top = -math.inf
-            for k in range(components):
-                top = max(top, log_terms[k, j])
-            total = 0.0
-            for k in range(components):
-                if log_terms[k, j] - top > NEGLIGIBLE_LOG:
-                    total += math.exp(log_terms[k, j] - top)
-            g = math.exp(top + math.log(total) + log_jacobian[j]) if top > -math.inf else 0.0
+            log_g = top[j] + log_simd(total[j]) + log_jacobian[j]
+            g = exp_simd(min(max(log_g, EXP_ARG_MIN), EXP_ARG_MAX)) * (log_g > EXP_ARG_MIN)
             weight[start + j] = 1.0 / (prior_share + (1.0 - prior_share) * g)
 
 
@@ -161,18 +185,19 @@ class Proposal:
     def draw(self, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """``count`` points of the unit cube and their importance weights (prior / proposal density)."""
         from_prior = self.prior_rows(count)
-        unit = np.empty((count, self.dims))
+        unit = np.empty((count, self.dims), order="F")  # a column per coordinate: the loops over points run along them
         unit[:from_prior] = rng.random((from_prior, self.dims))
         from_g = count - from_prior
         cumulative = np.cumsum(self.mixture)
         component = np.minimum(np.searchsorted(cumulative, rng.random(from_g) * cumulative[-1], side="right"), len(cumulative) - 1)
-        _draw_mixture(rng.standard_normal((from_g, self.dims)), component, self.means, self.cholesky, unit[from_prior:])
+        normals = rng.standard_normal((self.dims, from_g)).T  # column by column, as unit
+        _draw_mixture(normals, component, self.means, self.cholesky, unit, from_prior)
         return unit, self.weights(unit, from_prior / count)
 
     def weights(self, unit: np.ndarray, prior_share: float) -> np.ndarray:
         """1 / q(u) for points drawn with the prior's share ``prior_share`` of the chunk."""
         weight = np.empty(len(unit))
-        _importance_weights(np.ascontiguousarray(unit), prior_share, self.log_norm, self.means, self.cholesky,
+        _importance_weights(np.asfortranarray(unit).T, prior_share, self.log_norm, self.means, self.cholesky,
                             np.ascontiguousarray(self.inverse_diagonal), UNIT_EDGE, weight)
         return weight
 

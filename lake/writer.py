@@ -33,16 +33,20 @@ class ChunkFile:
     sha256: str
 
 
+def parquet_options(schema: pa.Schema) -> dict[str, Any]:
+    """The lake's Parquet settings for a table of ``schema`` (``pq.write_table`` keywords)."""
+    return {
+        "compression": COMPRESSION,
+        "use_dictionary": [f.name for f in schema if pa.types.is_dictionary(f.type)],
+        "use_byte_stream_split": [f.name for f in schema if pa.types.is_floating(f.type)],
+        "write_page_checksum": True,
+    }
+
+
 def parquet_bytes(table: pa.Table) -> pa.Buffer:
     """``table`` as a Parquet file with the lake's settings, in memory."""
-    schema = table.schema
     sink = pa.BufferOutputStream()
-    pq.write_table(
-        table, sink, compression=COMPRESSION,
-        use_dictionary=[f.name for f in schema if pa.types.is_dictionary(f.type)],
-        use_byte_stream_split=[f.name for f in schema if pa.types.is_floating(f.type)],
-        write_page_checksum=True,
-    )
+    pq.write_table(table, sink, **parquet_options(table.schema))
     return sink.getvalue()
 
 

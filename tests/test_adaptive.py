@@ -72,6 +72,24 @@ def test_the_proposal_is_json_numbers_and_draws_the_same_bits_from_them():
     assert all(np.array_equal(a, b) for a, b in zip(first, second))
 
 
+def test_every_weight_is_the_prior_over_the_proposal_density_computed_independently():
+    """The compiled weights against scipy: q(u) = c + (1 - c) g(u), g the Gaussian mixture's density
+    in z = logit(u) times |dz/du| = 1 / prod u (1 - u), for points from both parts of a chunk."""
+    from scipy.special import logit
+    from scipy.stats import multivariate_normal
+
+    rng = np.random.default_rng(6)
+    fitted = adaptive.fit(rng.beta(2, 5, size=(3_000, 4)), rng.random(3_000), 0.2, rng, "allowed points")
+    proposal = adaptive.Proposal(fitted)
+    count = 20_000
+    unit, weight = proposal.draw(count, np.random.default_rng(7))
+    share = proposal.prior_rows(count) / count
+    z = logit(unit)
+    g = sum(pi * multivariate_normal(mu, L @ L.T).pdf(z) for pi, mu, L in zip(proposal.mixture, proposal.means, proposal.cholesky))
+    g /= np.prod(unit * (1 - unit), axis=1)
+    np.testing.assert_allclose(weight, 1 / (share + (1 - share) * g), rtol=1e-12)
+
+
 @pytest.fixture
 def adaptive_config(write_config):
     doc = config_doc(scan={"name": "adaptive", "points": POINTS, "chunk_size": CHUNK, "sampler": "adaptive",

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_samplers(args: argparse.Namespace, spec) -> int:
-    from services.pipeline_bench import format_pipeline, measure_pipeline
+    from services.pipeline_bench import format_pipeline, measure_pipeline, pipeline_chunk_sizes
     from services.sampler_bench import compare_samplers, format_comparison, kappa0_variant
 
     if min(args.uniform_points, args.adaptive_points, args.chunks) < 1:
@@ -71,12 +71,10 @@ def run_samplers(args: argparse.Namespace, spec) -> int:
         results[scenario] = compare_samplers(base, scenario, args.uniform_points, args.adaptive_points)
         if not args.json:
             print(format_comparison(results[scenario]), flush=True)
-    pipeline = measure_pipeline(spec, args.chunks, args.repeats)
+    pipeline = [measure_pipeline(spec, size, args.chunks, args.repeats) for size in pipeline_chunk_sizes(spec)]
     if args.json:
         doc = {name: {**dataclasses.asdict(c), "gain": c.gain} for name, c in results.items()}
-        doc["pipeline"] = {**dataclasses.asdict(pipeline), "worker_over_kernel": pipeline.worker_over_kernel,
-                           "all_over_pyarrow": pipeline.all_over_pyarrow,
-                           "all_over_pyarrow_to_disk": pipeline.all_over_pyarrow_to_disk}
+        doc["pipeline"] = [rates.as_dict() for rates in pipeline]
         print(json.dumps(doc, indent=2))
     else:
         print(format_pipeline(pipeline))

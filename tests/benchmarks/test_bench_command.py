@@ -50,6 +50,8 @@ def test_dsscan_bench_samplers_measures_both_samplers_and_the_worker_side_by_sid
         assert set(result[scenario]["coverage_all"]) == pairs
         assert all(0 <= share <= 1 for share in result[scenario]["coverage_all"].values())
     assert "kappa_TeV" in result["kappa"]["chi2"] and "kappa_TeV" not in result["kappa0"]["chi2"]  # fixed at 0
-    for key in ("worker_sampled_points_per_s", "kernel_points_per_s", "worker_all_points_per_s", "pyarrow_rows_per_s",
-                "pyarrow_to_disk_rows_per_s"):
-        assert math.isfinite(result["pipeline"][key]) and result["pipeline"][key] > 0, key
+    assert [rates["chunk_size"] for rates in result["pipeline"]] == [2_000, 200_000]  # the config's and the default
+    for rates in result["pipeline"]:
+        for key in ("worker_sampled_points_per_s", "kernel_points_per_s", "worker_all_points_per_s", "pyarrow_rows_per_s",
+                    "pyarrow_file_rows_per_s", "pyarrow_durable_rows_per_s", "worker_over_kernel", "all_over_pyarrow"):
+            assert math.isfinite(rates[key]) and rates[key] > 0, key
