@@ -265,9 +265,10 @@ def _weighted_em(z: np.ndarray, weight: np.ndarray, components: int, rng: np.ran
 def fit(unit: np.ndarray, weight: np.ndarray, defensive_share: float, rng: np.random.Generator, target: str) -> dict:
     """The proposal fitted to the points ``unit`` (rows of the unit cube) with weights ``weight``:
     a JSON-ready dict (``Proposal``), with ``target`` saying which points it was fitted on."""
-    if len(unit) > MAX_FIT_POINTS:  # thinned: a random subset estimates the same weighted target
-        chosen = np.sort(rng.choice(len(unit), size=MAX_FIT_POINTS, replace=False))
-        unit, weight = unit[chosen], weight[chosen]
+    if len(unit) > MAX_FIT_POINTS:  # resampled in proportion to weight: the same target, and the rare
+        # heavy points (allowed points the prior share found where g is small) are kept, not thinned away
+        chosen = np.sort(rng.choice(len(unit), size=MAX_FIT_POINTS, replace=True, p=weight / weight.sum()))
+        unit, weight = unit[chosen], np.ones(MAX_FIT_POINTS)
     beta = tempering(weight)
     components = max(1, min(MAX_COMPONENTS, len(unit) // FIT_POINTS_PER_COMPONENT))
     mixture, means, covs = _weighted_em(logit(unit), weight**beta, components, rng)

@@ -47,6 +47,8 @@ class SamplerComparison:
     coverage_all: dict[str, float]  # pair -> share of the uniform scan's occupied bins the adaptive scan occupies
     coverage_equal: dict[str, float]  # the same with as many adaptive allowed points as the uniform scan has
     chi2: dict[str, tuple[float, int]]  # parameter -> (chi2, bins) of the weighted allowed-fraction histograms
+    allowed_share: dict[str, tuple[float, float]]  # sampler -> (allowed share of the prior, its statistical error)
+    effective_size: float  # Kish's effective size of the adaptive scan's allowed weights
 
     @property
     def gain(self) -> float:
@@ -134,12 +136,16 @@ def compare_samplers(base: ScanSpec, scenario: str, uniform_points: int, adaptiv
             scans[sampler] = SamplerScan(sampler, points, manifest.totals()["allowed"], cpu_s)
             rows[sampler] = allowed_rows(spec, manifest)
     uniform, adaptive = rows["uniform"], rows[ADAPTIVE_SAMPLER]
+    weights = adaptive.column("weight").to_numpy()
     rng = np.random.default_rng(0)
     equal = adaptive.take(np.sort(rng.choice(len(adaptive), size=min(len(adaptive), len(uniform)), replace=False)))
     return SamplerComparison(
         scenario=scenario, uniform=scans["uniform"], adaptive=scans[ADAPTIVE_SAMPLER],
         coverage_all=coverage(adaptive, uniform, base), coverage_equal=coverage(equal, uniform, base),
         chi2=weighted_chi2(adaptive, adaptive_points, uniform, uniform_points, base),
+        allowed_share={"uniform": (len(uniform) / uniform_points, math.sqrt(len(uniform)) / uniform_points),
+                       ADAPTIVE_SAMPLER: (float(weights.sum()) / adaptive_points, float(np.sqrt((weights**2).sum())) / adaptive_points)},
+        effective_size=float(weights.sum() ** 2 / (weights**2).sum()) if len(weights) else 0.0,
     )
 
 
@@ -155,4 +161,7 @@ def format_comparison(c: SamplerComparison) -> str:
         lines.append(f"  coverage of the uniform scan's occupied 20x20 bins, {label}: {cells}")
     cells = ", ".join(f"{name} {chi2:.1f}/{bins}" for name, (chi2, bins) in c.chi2.items())
     lines.append(f"  weighted 1-D allowed-fraction histograms vs uniform, chi2/bins: {cells}")
+    shares = ", ".join(f"{sampler} ({share:.3g} +- {error:.2g})" for sampler, (share, error) in c.allowed_share.items())
+    lines.append(f"  allowed share of the prior: {shares}; effective size of the adaptive weights "
+                 f"{c.effective_size:,.0f} of {c.adaptive.allowed:,} allowed points")
     return "\n".join(lines)
