@@ -10,19 +10,20 @@ from typing import Callable, Iterable, Protocol
 import numpy as np
 
 import dsscan
-from dsscan.config import ScanSpec
+from dsscan.config import Ranged, ScanSpec
 from dsscan.constraints import load_constraint_set
 from dsscan.evaluate import EvaluatedRows, evaluate, evaluate_rows
 from dsscan.inputs import load_inputs
 from dsscan.parameters import PARAMETER_NAMES, inside_domain
 from dsscan.physics.scattering_tables import cache_dir, load_tables
 from dsscan.plan import POINT_ID, WEIGHT, chunk_batches, storage_draws
+from dsscan.samplers import STREAM_STORAGE, counter_uniform, stream_key, uniform_in_ranges
 from lake.manifest import ChunkRecord
 from lake.rows import sample_mask, sampled_flags, with_row_keys
 from lake.writer import write_chunk
 
 MAX_CHUNK_ATTEMPTS = 3  # tries per chunk, whether its worker died or it raised
-KERNEL_BATCH_POINTS = 1 << 16  # points per kernel call within a chunk (its buffers: ~40 MB)
+KERNEL_BATCH_POINTS = 1 << 16  # points per kernel call within a chunk: its inputs and kept rows stay ~25 MB
 CONNECT_TIMEOUT_SECONDS = 10  # for a cluster's address to accept a connection before a scan starts
 
 
@@ -87,19 +88,24 @@ def cache_tables() -> None:
 
 
 def kernel_is_cached() -> bool:
-    """Whether numba's disk cache (``NUMBA_CACHE_DIR``) holds the batch kernel compiled from the current
+    """Whether numba's disk cache (``NUMBA_CACHE_DIR``) holds both kernels compiled from the current
     source: numba's own index check, which drops an index written for another version of the file."""
-    from dsscan.physics.kernel import batch_kernel
+    from dsscan.physics.kernel import batch_kernel, kept_kernel
 
     try:
-        return bool(batch_kernel._cache._cache_file._load_index())
+        return all(bool(kernel._cache._cache_file._load_index()) for kernel in (batch_kernel, kept_kernel))
     except (AttributeError, OSError):  # numba's internals moved: assume it has to compile
         return False
 
 
 def warm_up(constraints: str) -> None:
-    """Load the tables and the compiled kernel into this process (compiling into the cache once)."""
-    evaluate({name: np.empty(0) for name in PARAMETER_NAMES}, constraints)
+    """Load the tables, the compiled kernels and the compiled uniform sampler into this process
+    (compiling into the cache once)."""
+    empty = {name: np.empty(0) for name in PARAMETER_NAMES}
+    evaluate(empty, constraints)
+    evaluate_rows(empty, load_constraint_set(constraints), np.empty(0, dtype=bool))
+    uniform_in_ranges(0, 0, 0, [Ranged(0.0, 1.0)])
+    counter_uniform(stream_key(0, STREAM_STORAGE), 0, 0)
 
 
 def provenance(spec: ScanSpec) -> dict:

@@ -198,6 +198,7 @@ def test_verdict_bitmaps_have_arrow_padding_zeroed(n):
             np.testing.assert_array_equal(bits[:n].astype(bool), chunk.to_numpy(zero_copy_only=False))
 
 
+@pytest.mark.slow  # recompiles both kernels twice: about 35 s
 def test_a_kernel_compiled_for_another_column_order_is_recompiled(monkeypatch):
     """numba's disk cache is keyed by kernel.py alone, so a cached kernel could carry an older
     schema.OBSERVABLES order; run_batch compares the compiled layout with the current one."""
