@@ -10,7 +10,7 @@ from typing import Iterator
 import numpy as np
 
 from dsscan import adaptive
-from dsscan.config import ADAPTIVE_SAMPLER, LIST_SAMPLER, UNIFORM_SAMPLER, Fixed, Ranged, ScanSpec, Tied
+from dsscan.config import ADAPTIVE_SAMPLER, LIST_SAMPLER, UNIFORM_SAMPLER, Fixed, ScanSpec, Tied
 from dsscan.points_file import listed_rows
 from dsscan.samplers import STREAM_STORAGE, counter_uniform, stream_key, to_range, uniform_in_ranges, unit_cube
 

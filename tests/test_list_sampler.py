@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import REPO, config_doc, run_cli
-from dsscan.config import ConfigError, Listed, dumps_toml, load_config, to_toml
+from dsscan.config import ConfigError, Listed, load_config, to_toml
 from dsscan.plan import POINT_ID, chunk_points
 from dsscan.points_file import file_sha256
 

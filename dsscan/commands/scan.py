@@ -9,7 +9,6 @@ import shlex
 import sys
 import threading
 import time
-from importlib import resources
 
 from dsscan.config import ScanSpec, load_config
 from lake.layout import manifest_path, scan_dir
@@ -256,7 +255,6 @@ def _print_summary(spec: ScanSpec, manifest: Manifest, progress: Progress) -> No
     totals = manifest.totals()
     folder = scan_dir(spec.lake_root, spec.name)
     lake = spec.lake_root if is_object_store(spec.lake_root) else _relative(pathlib.Path(spec.lake_root))
-    app = _relative(pathlib.Path(str(resources.files("streamlit_app").joinpath("app.py"))))
     elapsed = time.perf_counter() - progress.started
     print(
         f"done: {totals['points']} points, {totals['outside_domain']} skipped (outside the supported domain), "
