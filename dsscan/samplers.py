@@ -5,8 +5,8 @@ any chunk:
 
 - ``uniform``: independent uniform draws, coordinate a of point j being output j * dims + a of a
   SplitMix64 generator keyed by the scan seed (``counter_uniform``): a function of (seed, point_id)
-  alone, so a point does not depend on the chunk size, and compiled: 8 coordinates cost a point
-  about 2 ns, a tenth of numpy's Generator.random;
+  alone, so a point does not depend on the chunk size, and compiled with the mapping onto the
+  ranges: 8 coordinates cost a point about 6 ns, against 19 ns for numpy's Generator.random alone;
 - ``sobol``: one scrambled Sobol' sequence for the whole scan (seeded by the scan seed),
   fast-forwarded to the chunk's first point, so the union of the chunks is that one sequence;
 - ``lhs``: a Latin hypercube over each chunk, drawn from the chunk's random generator.
@@ -61,18 +61,6 @@ def _in_range(u, offset, span, log_prior, inside_low, inside_high):
 
 
 @njit(cache=True, nogil=True)
-def _splitmix_doubles(key, first, stride, out):
-    """out[a, j] = output first + j * stride + a of SplitMix64 with state ``key``, as a double in [0, 1)."""
-    for a in range(out.shape[0]):
-        state = key + (first + np.uint64(a) + np.uint64(1)) * GOLDEN_GAMMA
-        step = stride * GOLDEN_GAMMA
-        row = out[a]
-        for j in range(row.size):
-            row[j] = _splitmix_double(state)
-            state += step
-
-
-@njit(cache=True, nogil=True)
 def _splitmix_in_ranges(key, first, stride, offset, span, log_prior, inside_low, inside_high, out):
     """out[a, j] = output first + j * stride + a of SplitMix64 mapped by range a (``_in_range``)."""
     for a in range(out.shape[0]):
@@ -100,9 +88,22 @@ def counter_uniform(key: np.uint64, first: int, count: int, dims: int = 1) -> np
     """A (count, dims) array whose element [j, a] is output (first + j) * dims + a of the counter
     stream ``key``, a double in [0, 1); stored column by column (Fortran order), so that each
     coordinate is one contiguous array."""
-    out = np.empty((dims, count))
-    _splitmix_doubles(np.uint64(key), np.uint64(first * dims), np.uint64(dims), out)
-    return out.T
+    return _counter_rows(key, first, count, _identity_maps(dims)).T
+
+
+def _counter_rows(key: np.uint64, first: int, count: int, maps: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Row a, point j: output (first + j) * d + a of the counter stream ``key`` mapped by range a of
+    ``maps`` (``_range_maps``; d = the number of ranges)."""
+    dims = np.uint64(len(maps[0]))
+    out = np.empty((len(maps[0]), count))
+    _splitmix_in_ranges(np.uint64(key), np.uint64(first) * dims, dims, *maps, out)
+    return out
+
+
+@functools.lru_cache(maxsize=16)
+def _identity_maps(dims: int) -> tuple[np.ndarray, ...]:
+    """Range maps that leave [0, 1) as it is: 0 + 1 u, unclipped."""
+    return np.zeros(dims), np.ones(dims), np.zeros(dims, dtype=np.bool_), np.full(dims, -np.inf), np.full(dims, np.inf)
 
 
 def _uniform(dims: int, start: int, count: int, seed: int, rng: np.random.Generator) -> np.ndarray:
@@ -166,9 +167,4 @@ def uniform_in_ranges(seed: int, start: int, count: int, settings: list[Ranged])
     """The uniform sampler's points ``start`` ... ``start + count - 1`` mapped onto ``settings``
     (the free parameters in order), one row per parameter: ``to_range`` of ``unit_cube("uniform", ...)``
     bit for bit, in one compiled pass without the unit-cube array."""
-    offset, span, log_prior, inside_low, inside_high = _range_maps(tuple(settings))
-    out = np.empty((len(settings), count))
-    dims = np.uint64(len(settings))
-    _splitmix_in_ranges(stream_key(seed, STREAM_POINTS), np.uint64(start) * dims, dims,
-                        offset, span, log_prior, inside_low, inside_high, out)
-    return out
+    return _counter_rows(stream_key(seed, STREAM_POINTS), start, count, _range_maps(tuple(settings)))

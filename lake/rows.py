@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from dsscan.config import SAMPLED_STORE
 
+
 def _field(name: str, type_: pa.DataType, description: str) -> pa.Field:
     return pa.field(name, type_, nullable=False, metadata={"unit": "1", "description": description})
 

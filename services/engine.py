@@ -17,7 +17,7 @@ from dsscan.inputs import load_inputs
 from dsscan.parameters import PARAMETER_NAMES, inside_domain
 from dsscan.physics.scattering_tables import cache_dir, load_tables
 from dsscan.plan import POINT_ID, WEIGHT, chunk_batches, storage_draws
-from dsscan.samplers import STREAM_STORAGE, counter_uniform, stream_key, uniform_in_ranges
+from dsscan.samplers import uniform_in_ranges
 from lake.manifest import ChunkRecord
 from lake.rows import sample_mask, sampled_flags, with_row_keys
 from lake.writer import write_chunk
@@ -104,8 +104,7 @@ def warm_up(constraints: str) -> None:
     empty = {name: np.empty(0) for name in PARAMETER_NAMES}
     evaluate(empty, constraints)
     evaluate_rows(empty, load_constraint_set(constraints), np.empty(0, dtype=bool))
-    uniform_in_ranges(0, 0, 0, [Ranged(0.0, 1.0)])
-    counter_uniform(stream_key(0, STREAM_STORAGE), 0, 0)
+    uniform_in_ranges(0, 0, 0, [Ranged(0.0, 1.0)])  # the storage draws run the same compiled loop
 
 
 def provenance(spec: ScanSpec) -> dict:

@@ -901,7 +901,7 @@ def allocate_buffers(n: int, n_constraints: int) -> KernelBuffers:
 
 class BatchResult(NamedTuple):
     """What the kernel wrote for a batch; its observables and verdicts as Arrow arrays (zero-copy
-    views of the buffers), or a subset of its rows gathered from the buffers (``take``)."""
+    views of the buffers), or as numpy blocks (``take``)."""
 
     buffers: KernelBuffers
 
@@ -922,12 +922,6 @@ class BatchResult(NamedTuple):
         n, bitmap_bytes = self.buffers.n, self.buffers.verdicts.shape[1]
         return [pa.Array.from_buffers(pa.bool_(), n, [None, self.buffers.verdict_buffer.slice(c * bitmap_bytes, bitmap_bytes)])
                 for c in range(self.buffers.verdicts.shape[0])]
-
-    @property
-    def allowed(self) -> np.ndarray:
-        """The "allowed" verdict as a numpy bool array."""
-        bits = np.unpackbits(self.buffers.verdicts[-1], bitorder="little")
-        return bits[: self.buffers.n].view(np.bool_)
 
     def take(self) -> tuple[np.ndarray, np.ndarray]:
         """(observables [N_OBS, n] (a view of the buffer), verdicts [n_constraints + 1, n] as bool)."""
