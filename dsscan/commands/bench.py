@@ -28,9 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "--samplers runs real scans (local engine, temporary lakes) of the config and of its kappa = 0 variant\n"
             "(kappa fixed 0, eta_d in [0, 2]) with the uniform and the adaptive sampler, and prints allowed points\n"
             "per CPU-second side by side (goal: adaptive >= 100x uniform), the coverage of the uniform scan's\n"
-            "occupied 20x20 bins on the Fig. 2 planes and a chi2 per weighted 1-D histogram; then one worker's\n"
-            "points/s with store = allowed+sample against the kernel's, and with store = all against pyarrow\n"
-            "writing the same tables (goals: >= 80%). Figures measured side by side: load on the machine slows both."
+            "occupied 20x20 bins on the Fig. 2 planes, a chi2 per weighted 1-D histogram, each sampler's allowed\n"
+            "share of the prior and the effective size of the adaptive weights; then, at the config's chunk size\n"
+            "and the default one, one worker's points/s with store = allowed+sample against the kernel's, and\n"
+            "with store = all against pyarrow encoding, writing and durably writing the same tables (goals:\n"
+            ">= 80%). Figures measured side by side: load on the machine slows both."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
