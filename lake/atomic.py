@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import threading
+from typing import BinaryIO, Callable
+
+import pyarrow as pa
 
 from lake.storage import LakePath, ObjectPath
 
 TEMP_SUFFIX = ".tmp"
 HASH_BLOCK_BYTES = 1 << 20
+WRITEBACK_BYTES = 64 << 20  # written bytes between the early flushes of a streamed file
 
 
 def atomic_write(path: LakePath, data) -> None:
@@ -28,18 +33,75 @@ def atomic_write(path: LakePath, data) -> None:
         temp.unlink(missing_ok=True)
 
 
-def atomic_write_sha256(path: LakePath, data) -> str:
-    """``atomic_write`` and the sha256 of ``data``, hashed in a second thread while this one waits for
-    the disk (hashlib and the write release the GIL), so the checksum costs no extra wall time
-    up to the write's own."""
-    digest: list[str] = []
-    hasher = threading.Thread(target=lambda: digest.append(hashlib.sha256(data).hexdigest()))
-    hasher.start()
+class _HashingSink:
+    """A binary file-like sink for ``pq.write_table``: each piece written goes to the temporary file
+    at once and to a second thread, which hashes it (hashlib releases the GIL) and every
+    ``WRITEBACK_BYTES`` asks the disk to take what is written so far (``os.fdatasync``), so that
+    the hash and most of the flush run while this thread is still encoding."""
+
+    def __init__(self, handle):
+        self._handle = handle
+        self._digest = hashlib.sha256()
+        self._pieces: queue.SimpleQueue = queue.SimpleQueue()
+        self._failure: list[BaseException] = []
+        self._worker = threading.Thread(target=self._hash_and_flush, daemon=True)
+        self._worker.start()
+        self.closed = False
+
+    def write(self, piece: bytes) -> int:
+        self._pieces.put(piece)
+        return self._handle.write(piece)
+
+    def flush(self) -> None:
+        self._handle.flush()
+
+    def _hash_and_flush(self) -> None:
+        unflushed = 0
+        while (piece := self._pieces.get()) is not None:
+            self._digest.update(piece)
+            unflushed += len(piece)
+            if unflushed >= WRITEBACK_BYTES and not self._failure:
+                try:
+                    os.fdatasync(self._handle.fileno())
+                except OSError as exc:
+                    self._failure.append(exc)
+                unflushed = 0
+
+    def finish(self) -> str:
+        """Wait for the hash, then raise what the second thread met; the sha256 of all that was written."""
+        self._pieces.put(None)
+        self._worker.join()
+        if self._failure:
+            raise self._failure[0]
+        return self._digest.hexdigest()
+
+
+def atomic_write_stream(path: LakePath, produce: Callable[[BinaryIO], None]) -> str:
+    """Make ``path`` hold what ``produce`` writes to the file-like object it is given, as
+    ``atomic_write`` does, and return its sha256. On a local disk the bytes stream to the temporary
+    file as they are produced (pyarrow writing a file is faster than building the same file in
+    memory), hashed and flushed in a second thread meanwhile (``_HashingSink``); on an object store
+    they are collected in memory for the one PUT."""
+    if isinstance(path, ObjectPath):
+        sink = pa.BufferOutputStream()
+        produce(sink)
+        data = sink.getvalue()
+        path.write_bytes(data)
+        return hashlib.sha256(data).hexdigest()
+    temp = path.with_name(f".{path.name}.{os.getpid()}{TEMP_SUFFIX}")
     try:
-        atomic_write(path, data)
+        with open(temp, "wb") as handle:
+            sink = _HashingSink(handle)
+            try:
+                produce(sink)
+            finally:
+                digest = sink.finish()
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
     finally:
-        hasher.join()
-    return digest[0]
+        temp.unlink(missing_ok=True)
+    return digest
 
 
 def sha256_of(path: LakePath) -> str:

@@ -14,7 +14,6 @@ deletes the files such an entry names. Local symbolic links are not followed.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import pathlib
 from dataclasses import dataclass
@@ -24,12 +23,12 @@ from typing import Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lake.atomic import atomic_write, sha256_of
+from lake.atomic import sha256_of
 from lake.layout import COMPACT_TARGET_ROWS, MANIFEST_NAME, chunk_file_name, folder_scan, holds_chunk, manifest_path, merged_file_name, scan_dir
 from lake.lease import LEASE_NAME
 from lake.manifest import RUNNING, ChunkRecord, Manifest
 from lake.storage import LakePath, arrow_location, remove_tree
-from lake.writer import FILE_METADATA_KEY, parquet_bytes, read_file_metadata
+from lake.writer import FILE_METADATA_KEY, read_file_metadata, write_parquet
 
 MISSING, CORRUPTED, UNREADABLE, GARBAGE = "missing", "corrupted", "unreadable", "garbage"
 TAMPERED = "tampering"
@@ -225,11 +224,10 @@ def compact_scan(root: str | LakePath, manifest: Manifest, target_rows: int = CO
         merged = merged.replace_schema_metadata({**(merged.schema.metadata or {}),
                                                  FILE_METADATA_KEY: json.dumps(metadata, sort_keys=True).encode()})
         name = merged_file_name(records[0].index, records[-1].index)
-        data = parquet_bytes(merged)
-        atomic_write(folder / name, data)
+        sha256 = write_parquet(folder / name, merged)
         written[name] = group
         for record in records:
-            manifest.record(dataclasses.replace(record, file=name, sha256=hashlib.sha256(data).hexdigest()))
+            manifest.record(dataclasses.replace(record, file=name, sha256=sha256))
     if written:
         manifest.save(root)
         for group in written.values():

@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lake.atomic import atomic_write_sha256
+from lake.atomic import atomic_write_stream
 from lake.layout import chunk_file_name, scan_dir
 from lake.storage import LakePath, arrow_location, lake_path
 
@@ -50,15 +50,19 @@ def parquet_bytes(table: pa.Table) -> pa.Buffer:
     return sink.getvalue()
 
 
+def write_parquet(path: LakePath, table: pa.Table) -> str:
+    """Write ``table`` with the lake's settings to ``path``, atomically (``atomic_write_stream``); its sha256."""
+    return atomic_write_stream(path, lambda sink: pq.write_table(table, sink, **parquet_options(table.schema)))
+
+
 def write_chunk(root: str | LakePath, scan: str, index: int, table: pa.Table, metadata: dict[str, Any]) -> ChunkFile:
     """Write ``table`` to ``<root>/scan=<scan>/part-<index>.parquet``; ``metadata`` goes into the
     file's key-value metadata (as JSON under ``dsscan``), field metadata (units) is kept."""
     folder = scan_dir(root, scan)
     folder.mkdir(parents=True, exist_ok=True)
     schema_metadata = {**(table.schema.metadata or {}), FILE_METADATA_KEY: json.dumps(metadata, sort_keys=True).encode()}
-    data = parquet_bytes(table.replace_schema_metadata(schema_metadata))
     path = folder / chunk_file_name(index)
-    return ChunkFile(path.name, table.num_rows, atomic_write_sha256(path, data))
+    return ChunkFile(path.name, table.num_rows, write_parquet(path, table.replace_schema_metadata(schema_metadata)))
 
 
 def read_file_metadata(path: str | LakePath) -> dict[str, Any]:

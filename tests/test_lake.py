@@ -2,6 +2,7 @@
 that reads only recorded files and cannot write or reach outside the lake."""
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 
@@ -11,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+import lake.atomic
 from conftest import SMALL_SCAN_POINTS, tree_digest
 from lake.catalog import open_catalog, read_only_query
 from lake.layout import chunk_file_name, manifest_path, scan_dir
@@ -77,6 +79,24 @@ def test_chunk_file_is_complete_with_units_metadata_and_encoding(tmp_path):
     assert "BYTE_STREAM_SPLIT" in by_name["x"].encodings and not any("DICTIONARY" in e for e in by_name["x"].encodings)
     by_duckdb = duckdb.sql(f"SELECT * FROM read_parquet('{path}', hive_partitioning = false)").to_arrow_table()
     assert by_duckdb.to_pydict() == table.to_pydict()  # DuckDB's own reader decodes LZ4_RAW and BYTE_STREAM_SPLIT
+
+
+def test_streamed_file_is_hashed_and_flushed_while_written(tmp_path, monkeypatch):
+    """The sha256 comes from a second thread fed piece by piece, with early flushes between pieces:
+    it must still be the digest of the bytes on disk, and a failing producer leaves the old file."""
+    monkeypatch.setattr(lake.atomic, "WRITEBACK_BYTES", 1000)  # an early flush after every few pieces
+    pieces = [bytes([i]) * (300 + i) for i in range(50)]
+    target = tmp_path / "f.bin"
+    digest = lake.atomic.atomic_write_stream(target, lambda sink: [sink.write(piece) for piece in pieces])
+    assert target.read_bytes() == b"".join(pieces) and digest == hashlib.sha256(b"".join(pieces)).hexdigest()
+
+    def fail_half_way(sink):
+        sink.write(b"partial")
+        raise RuntimeError("encoder failed")
+
+    with pytest.raises(RuntimeError, match="encoder failed"):
+        lake.atomic.atomic_write_stream(target, fail_half_way)
+    assert target.read_bytes() == b"".join(pieces) and [p.name for p in tmp_path.iterdir()] == ["f.bin"]
 
 
 def test_manifest_round_trips(small_lake):
