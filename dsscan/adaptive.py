@@ -38,9 +38,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
 from dsscan.config import Ranged
+from dsscan.jit import njit
 from dsscan.physics.kernel import exp_simd, log_simd
 
 MAX_COMPONENTS = 8  # Gaussians of g

@@ -116,7 +116,7 @@ def _domain_codes(params, coupling_max, g_D_min, U_mu4_min, m_S_min, m_S_max, m_
 def _compiled_domain_codes():
     """``_domain_codes`` compiled by numba (from its disk cache once built), on first use: importing
     numba costs a command that evaluates nothing a third of a second."""
-    from numba import njit
+    from dsscan.jit import njit
 
     return njit(cache=True, nogil=True, error_model="numpy")(_domain_codes)
 

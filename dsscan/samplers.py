@@ -22,8 +22,8 @@ import math
 import warnings
 
 import numpy as np
-from numba import njit
 
+from dsscan.jit import njit
 from dsscan.config import SOBOL_MAX_POINTS, Ranged
 
 SOBOL_BITS = SOBOL_MAX_POINTS.bit_length() - 1

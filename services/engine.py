@@ -15,7 +15,8 @@ from dsscan.constraints import load_constraint_set
 from dsscan.evaluate import EvaluatedRows, evaluate, evaluate_rows
 from dsscan.inputs import load_inputs
 from dsscan.parameters import PARAMETER_NAMES, inside_domain
-from dsscan.physics.scattering_tables import cache_dir, load_tables
+from dsscan.caches import numba_cache_dir
+from dsscan.physics.scattering_tables import load_tables
 from dsscan.plan import POINT_ID, WEIGHT, chunk_batches, storage_draws
 from dsscan.samplers import uniform_in_ranges
 from lake.manifest import ChunkRecord
@@ -72,13 +73,14 @@ def check_address(address: str, default_port: int, what: str) -> None:
 def worker_environment(on_this_machine: bool = True) -> dict[str, str]:
     """Environment for worker processes: one numba and OpenMP thread each (a worker is one core;
     numba ignores Ray's OMP_NUM_THREADS) and one kernel cache that every worker on a node reuses.
-    The cache is this machine's ``NUMBA_CACHE_DIR`` (default ``~/.cache/dsscan/numba``); workers
-    elsewhere get it only when it is set explicitly, since this machine's home may not exist there."""
+    The cache is this machine's ``NUMBA_CACHE_DIR`` (default ``dsscan.caches.numba_cache_dir()``);
+    workers elsewhere get it only when it is set to another directory, since this machine's home
+    may not exist there (they use their own machine's default, ``dsscan.jit``)."""
     environment = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    if "NUMBA_CACHE_DIR" in os.environ:
-        environment["NUMBA_CACHE_DIR"] = os.environ["NUMBA_CACHE_DIR"]
-    elif on_this_machine:
-        environment["NUMBA_CACHE_DIR"] = str(cache_dir() / "numba")
+    default = str(numba_cache_dir())
+    chosen = os.environ.get("NUMBA_CACHE_DIR") or default
+    if on_this_machine or chosen != default:
+        environment["NUMBA_CACHE_DIR"] = chosen
     return environment
 
 

@@ -3,7 +3,9 @@ each call gives what the matching CLI command gives, errors included."""
 from __future__ import annotations
 
 import json
+import os
 import pydoc
+import shutil
 import subprocess
 import sys
 
@@ -137,6 +139,27 @@ def test_run_scan_stores_what_the_cli_scan_stores(write_config, tmp_path, capsys
     assert found["status"] == "complete" and found["points"] == doc["scan"]["points"]
     resumed = dsscan.run_scan(write_config(doc), engine="local", lake=tmp_path / "api", resume=True)
     assert resumed["chunks_recorded"] == found["chunks_recorded"]
+
+
+@pytest.mark.slow
+def test_run_scan_compiles_into_the_workers_cache_not_the_package(write_config, tmp_path):
+    """Without NUMBA_CACHE_DIR, numba would cache beside the package's sources; run_scan, like the
+    command line, compiles into the cache its workers load from (DSSCAN_CACHE_DIR/numba here)."""
+    import time
+
+    from dsscan.physics import scattering_tables as st
+
+    st.load_tables()  # the tables, copied so that the child does not build them again
+    (tmp_path / "cache").mkdir()
+    shutil.copy(st.table_path(), tmp_path / "cache" / st.table_path().name)
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env.update(DSSCAN_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=os.pathsep.join(sys.path), TQDM_DISABLE="1")
+    started = time.time()
+    script = f"import dsscan; dsscan.run_scan({str(write_config(config_doc()))!r}, engine='local', lake={str(tmp_path / 'lake')!r})"
+    subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path, check=True, timeout=900)
+    assert any((tmp_path / "cache" / "numba").rglob("*.nbi"))
+    in_package = [p for p in (REPO / "dsscan").rglob("*.nb[ic]") if p.stat().st_mtime >= started]
+    assert in_package == []
 
 
 @pytest.mark.parametrize(

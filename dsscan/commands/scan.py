@@ -182,9 +182,7 @@ def prepare_this_machine(constraints: str, quiet: bool) -> None:
     from tqdm import tqdm
 
     from dsscan.physics import scattering_tables as st
-    from services.engine import kernel_is_cached, warm_up, worker_environment
-
-    os.environ.setdefault("NUMBA_CACHE_DIR", worker_environment()["NUMBA_CACHE_DIR"])  # the workers' cache
+    from services.engine import kernel_is_cached, warm_up
     if not st.up_to_date():
         cores = os.cpu_count() or 1
         print(f"building the upscattering tables (first run only, ~{TABLE_BUILD_CPU_SECONDS / cores:.0f} s on {cores} "

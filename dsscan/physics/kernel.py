@@ -28,8 +28,10 @@ from typing import NamedTuple
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import types
 from numba.extending import intrinsic
+
+from dsscan.jit import njit
 
 from dsscan.constraints import ConstraintSet
 from dsscan.inputs import load_inputs, to_natural

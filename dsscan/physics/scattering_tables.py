@@ -48,6 +48,7 @@ from typing import Callable
 
 import numpy as np
 
+from dsscan.caches import cache_dir
 from dsscan.inputs import load_inputs
 from dsscan.physics import scattering as sc
 
@@ -214,11 +215,6 @@ def table_hashes(grid: GridSpec) -> dict[str, str]:
 
 def table_key(grid: GridSpec) -> str:
     return hashlib.sha256(json.dumps(table_hashes(grid), sort_keys=True).encode()).hexdigest()
-
-
-def cache_dir() -> pathlib.Path:
-    """``$DSSCAN_CACHE_DIR``, else ``~/.cache/dsscan``."""
-    return pathlib.Path(os.environ.get("DSSCAN_CACHE_DIR") or pathlib.Path.home() / ".cache" / "dsscan")
 
 
 def table_path(grid: GridSpec = DEFAULT_GRID) -> pathlib.Path:

@@ -1,0 +1,19 @@
+"""numba's ``njit`` for dsscan's compiled loops, cached in ``$NUMBA_CACHE_DIR`` or, when that is not
+set, in ``dsscan.caches.numba_cache_dir()``: numba's own default, the ``__pycache__`` beside the
+installed sources, is read-only in an image and no place for what a run produces. Imported before
+any loop is decorated (numba picks a function's cache directory then), so the command line, the
+Python API and every worker share one cache per machine."""
+from __future__ import annotations
+
+import os
+
+from numba import njit
+from numba.core import config as _numba_config
+
+from dsscan.caches import numba_cache_dir
+
+if not os.environ.get("NUMBA_CACHE_DIR"):
+    os.environ["NUMBA_CACHE_DIR"] = str(numba_cache_dir())
+    _numba_config.reload_config()  # numba read its environment when it was imported
+
+__all__ = ["njit"]
