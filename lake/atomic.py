@@ -8,8 +8,6 @@ import queue
 import threading
 from typing import BinaryIO, Callable
 
-import pyarrow as pa
-
 from lake.storage import LakePath, ObjectPath
 
 TEMP_SUFFIX = ".tmp"
@@ -83,6 +81,8 @@ def atomic_write_stream(path: LakePath, produce: Callable[[BinaryIO], None]) -> 
     memory), hashed and flushed in a second thread meanwhile (``_HashingSink``); on an object store
     they are collected in memory for the one PUT."""
     if isinstance(path, ObjectPath):
+        import pyarrow as pa  # here: lake.manifest, which the command line's parser loads, imports this module
+
         sink = pa.BufferOutputStream()
         produce(sink)
         data = sink.getvalue()

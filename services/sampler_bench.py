@@ -46,6 +46,9 @@ class SamplerComparison:
     adaptive: SamplerScan
     coverage_all: dict[str, float]  # pair -> share of the uniform scan's occupied bins the adaptive scan occupies
     coverage_equal: dict[str, float]  # the same with as many adaptive allowed points as the uniform scan has
+    # pair -> (share of one half of the uniform scan's occupied bins that as many adaptive points occupy,
+    #          the share the other half occupies): how far equal counts can agree at this size
+    coverage_halves: dict[str, tuple[float, float]]
     chi2: dict[str, tuple[float, int]]  # parameter -> (chi2, bins) of the weighted allowed-fraction histograms
     allowed_share: dict[str, tuple[float, float]]  # sampler -> (allowed share of the prior, its statistical error)
     effective_size: float  # Kish's effective size of the adaptive scan's allowed weights
@@ -71,8 +74,19 @@ def timed_scan(spec: ScanSpec) -> tuple[Manifest, float]:
 
 def allowed_rows(spec: ScanSpec, manifest: Manifest) -> pa.Table:
     dataset = points_dataset(spec.lake_root, LakeScans(manifests=[manifest]))
-    columns = [n for n in spec.free_parameters] + ["weight"]
+    columns = ["point_id", *spec.free_parameters, "weight"]
     return dataset.to_table(columns=columns, filter=pc.field("allowed"))
+
+
+def uniform_halves(rows: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """A uniform scan's allowed points split by the parity of ``point_id``: a point depends on
+    (seed, point_id) alone, so these are two independent uniform scans of half the size."""
+    odd = pc.equal(pc.bit_wise_and(rows.column("point_id"), pa.scalar(1, pa.uint64())), pa.scalar(1, pa.uint64()))
+    return rows.filter(pc.invert(odd)), rows.filter(odd)
+
+
+def random_subset(rows: pa.Table, size: int, rng: np.random.Generator) -> pa.Table:
+    return rows.take(np.sort(rng.choice(len(rows), size=min(len(rows), size), replace=False)))
 
 
 def _edges(setting: Ranged) -> np.ndarray:
@@ -138,10 +152,14 @@ def compare_samplers(base: ScanSpec, scenario: str, uniform_points: int, adaptiv
     uniform, adaptive = rows["uniform"], rows[ADAPTIVE_SAMPLER]
     weights = adaptive.column("weight").to_numpy()
     rng = np.random.default_rng(0)
-    equal = adaptive.take(np.sort(rng.choice(len(adaptive), size=min(len(adaptive), len(uniform)), replace=False)))
+    even, odd = uniform_halves(uniform)
+    by_adaptive = coverage(random_subset(adaptive, len(odd), rng), even, base)
+    by_uniform = coverage(odd, even, base)
     return SamplerComparison(
         scenario=scenario, uniform=scans["uniform"], adaptive=scans[ADAPTIVE_SAMPLER],
-        coverage_all=coverage(adaptive, uniform, base), coverage_equal=coverage(equal, uniform, base),
+        coverage_all=coverage(adaptive, uniform, base),
+        coverage_equal=coverage(random_subset(adaptive, len(uniform), rng), uniform, base),
+        coverage_halves={pair: (by_adaptive[pair], by_uniform[pair]) for pair in by_uniform},
         chi2=weighted_chi2(adaptive, adaptive_points, uniform, uniform_points, base),
         allowed_share={"uniform": (len(uniform) / uniform_points, math.sqrt(len(uniform)) / uniform_points),
                        ADAPTIVE_SAMPLER: (float(weights.sum()) / adaptive_points, float(np.sqrt((weights**2).sum())) / adaptive_points)},
@@ -159,6 +177,9 @@ def format_comparison(c: SamplerComparison) -> str:
                           (f"{min(c.uniform.allowed, c.adaptive.allowed):,} adaptive allowed points", c.coverage_equal)):
         cells = ", ".join(f"{pair} {share:.1%}" for pair, share in shares.items())
         lines.append(f"  coverage of the uniform scan's occupied 20x20 bins, {label}: {cells}")
+    cells = ", ".join(f"{pair} {a:.1%} / {u:.1%}" for pair, (a, u) in c.coverage_halves.items())
+    lines.append(f"  coverage of one half of the uniform scan's occupied bins (even point_id), by as many adaptive "
+                 f"allowed points / by the other half (odd point_id): {cells}")
     cells = ", ".join(f"{name} {chi2:.1f}/{bins}" for name, (chi2, bins) in c.chi2.items())
     lines.append(f"  weighted 1-D allowed-fraction histograms vs uniform, chi2/bins: {cells}")
     shares = ", ".join(f"{sampler} ({share:.3g} +- {error:.2g})" for sampler, (share, error) in c.allowed_share.items())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import pathlib
 import shutil
 
 import numpy as np
@@ -166,3 +167,26 @@ def test_a_lake_written_before_weights_still_queries_with_null_weights(write_con
     rows = json.loads(capsys.readouterr().out)
     assert rows == [{"scan": "new", "n": 600, "weighted": 600, "w": 600.0}, {"scan": "old", "n": 600, "weighted": 0, "w": 600.0}]
     assert run_cli("lake", "info", "old", "--lake", tmp_path) == 0 and run_cli("lake", "verify", "new", "--lake", tmp_path) == 0
+
+
+def test_the_benchmarks_uniform_halves_are_independent_scans_and_coverage_counts_shared_bins(tmp_path):
+    """The coverage reference of ``dsscan bench --samplers``: a uniform scan split by point_id parity
+    gives two disjoint halves whose points are drawn independently; coverage is the share of one
+    table's occupied 20 x 20 bins that another occupies."""
+    import pyarrow as pa
+
+    from dsscan.plan import chunk_points
+    from services.sampler_bench import FIG2_PAIRS, coverage, uniform_halves
+
+    spec = load_config(str(pathlib.Path(__file__).parents[1] / "configs" / "demo.toml"), lake_root=str(tmp_path))
+    drawn = chunk_points(spec, 0)
+    rows = pa.table({name: drawn[name] for name in ("point_id", *spec.free_parameters)})
+    even, odd = uniform_halves(rows)
+    assert sorted([*even.column("point_id").to_pylist(), *odd.column("point_id").to_pylist()]) == rows.column("point_id").to_pylist()
+    assert all(i % 2 == 0 for i in even.column("point_id").to_pylist()) and len(odd) == len(even)
+    pairs = ["-".join(pair) for pair in FIG2_PAIRS if all(n in spec.free_parameters for n in pair)]
+    assert pairs and coverage(even, even, spec) == dict.fromkeys(pairs, 1.0)
+    low = even.filter(pa.compute.less(even.column("eta_t"), spec.parameters["eta_t"].low * 1.001))  # one row or none
+    assert all(share < 0.05 for share in coverage(low, even, spec).values())
+    halves = coverage(odd, even, spec)  # 10^5 uniform points fill every bin of the demo's box
+    assert all(share == 1.0 for share in halves.values())
