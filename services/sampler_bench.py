@@ -45,9 +45,11 @@ class SamplerComparison:
     uniform: SamplerScan
     adaptive: SamplerScan
     coverage_all: dict[str, float]  # pair -> share of the uniform scan's occupied bins the adaptive scan occupies
-    coverage_equal: dict[str, float]  # the same with as many adaptive allowed points as the uniform scan has
-    # pair -> (share of one half of the uniform scan's occupied bins that as many adaptive points occupy,
-    #          the share the other half occupies): how far equal counts can agree at this size
+    # pair -> the same with as many adaptive allowed points as the uniform scan has, (drawn in proportion
+    # to weight, drawn at random): only the first are distributed as a uniform scan's allowed points are
+    coverage_equal: dict[str, tuple[float, float]]
+    # pair -> (share of one half of the uniform scan's occupied bins that as many adaptive points, drawn
+    #          in proportion to weight, occupy; the share the other half occupies): what equal counts can reach
     coverage_halves: dict[str, tuple[float, float]]
     chi2: dict[str, tuple[float, int]]  # parameter -> (chi2, bins) of the weighted allowed-fraction histograms
     allowed_share: dict[str, tuple[float, float]]  # sampler -> (allowed share of the prior, its statistical error)
@@ -85,8 +87,13 @@ def uniform_halves(rows: pa.Table) -> tuple[pa.Table, pa.Table]:
     return rows.filter(pc.invert(odd)), rows.filter(odd)
 
 
-def random_subset(rows: pa.Table, size: int, rng: np.random.Generator) -> pa.Table:
-    return rows.take(np.sort(rng.choice(len(rows), size=min(len(rows), size), replace=False)))
+def random_subset(rows: pa.Table, size: int, rng: np.random.Generator, weighted: bool) -> pa.Table:
+    """``size`` rows drawn without replacement, at random or in proportion to their ``weight``: an
+    adaptive scan's points follow proposal x allowed, and only a draw by weight follows prior x allowed
+    as a uniform scan's allowed points do."""
+    weight = rows.column("weight").to_numpy() if weighted else None
+    chosen = rng.choice(len(rows), size=min(len(rows), size), replace=False, p=None if weight is None else weight / weight.sum())
+    return rows.take(np.sort(chosen))
 
 
 def _edges(setting: Ranged) -> np.ndarray:
@@ -153,12 +160,14 @@ def compare_samplers(base: ScanSpec, scenario: str, uniform_points: int, adaptiv
     weights = adaptive.column("weight").to_numpy()
     rng = np.random.default_rng(0)
     even, odd = uniform_halves(uniform)
-    by_adaptive = coverage(random_subset(adaptive, len(odd), rng), even, base)
+    by_adaptive = coverage(random_subset(adaptive, len(odd), rng, weighted=True), even, base)
     by_uniform = coverage(odd, even, base)
+    by_weight = coverage(random_subset(adaptive, len(uniform), rng, weighted=True), uniform, base)
+    at_random = coverage(random_subset(adaptive, len(uniform), rng, weighted=False), uniform, base)
     return SamplerComparison(
         scenario=scenario, uniform=scans["uniform"], adaptive=scans[ADAPTIVE_SAMPLER],
         coverage_all=coverage(adaptive, uniform, base),
-        coverage_equal=coverage(random_subset(adaptive, len(uniform), rng), uniform, base),
+        coverage_equal={pair: (by_weight[pair], at_random[pair]) for pair in by_weight},
         coverage_halves={pair: (by_adaptive[pair], by_uniform[pair]) for pair in by_uniform},
         chi2=weighted_chi2(adaptive, adaptive_points, uniform, uniform_points, base),
         allowed_share={"uniform": (len(uniform) / uniform_points, math.sqrt(len(uniform)) / uniform_points),
@@ -173,13 +182,14 @@ def format_comparison(c: SamplerComparison) -> str:
         lines.append(f"  {s.sampler:<9} {s.points:>13,} points  {s.allowed:>9,} allowed  {s.cpu_s:8.1f} CPU s  "
                      f"{s.allowed_per_cpu_s:12,.1f} allowed/CPU s")
     lines.append(f"  adaptive / uniform, allowed points per CPU second: {c.gain:,.0f} x")
-    for label, shares in (("all adaptive allowed points", c.coverage_all),
-                          (f"{min(c.uniform.allowed, c.adaptive.allowed):,} adaptive allowed points", c.coverage_equal)):
-        cells = ", ".join(f"{pair} {share:.1%}" for pair, share in shares.items())
-        lines.append(f"  coverage of the uniform scan's occupied 20x20 bins, {label}: {cells}")
+    cells = ", ".join(f"{pair} {share:.1%}" for pair, share in c.coverage_all.items())
+    lines.append(f"  coverage of the uniform scan's occupied 20x20 bins, all adaptive allowed points: {cells}")
+    cells = ", ".join(f"{pair} {w:.1%} / {r:.1%}" for pair, (w, r) in c.coverage_equal.items())
+    lines.append(f"  ... by {min(c.uniform.allowed, c.adaptive.allowed):,} adaptive allowed points drawn in proportion "
+                 f"to weight / at random: {cells}")
     cells = ", ".join(f"{pair} {a:.1%} / {u:.1%}" for pair, (a, u) in c.coverage_halves.items())
     lines.append(f"  coverage of one half of the uniform scan's occupied bins (even point_id), by as many adaptive "
-                 f"allowed points / by the other half (odd point_id): {cells}")
+                 f"allowed points drawn by weight / by the other half (odd point_id): {cells}")
     cells = ", ".join(f"{name} {chi2:.1f}/{bins}" for name, (chi2, bins) in c.chi2.items())
     lines.append(f"  weighted 1-D allowed-fraction histograms vs uniform, chi2/bins: {cells}")
     shares = ", ".join(f"{sampler} ({share:.3g} +- {error:.2g})" for sampler, (share, error) in c.allowed_share.items())
