@@ -176,7 +176,7 @@ def test_the_benchmarks_uniform_halves_are_independent_scans_and_coverage_counts
     import pyarrow as pa
 
     from dsscan.plan import chunk_points
-    from services.sampler_bench import FIG2_PAIRS, coverage, uniform_halves
+    from services.sampler_bench import FIG2_PAIRS, coverage, random_subset, uniform_halves
 
     spec = load_config(str(pathlib.Path(__file__).parents[1] / "configs" / "demo.toml"), lake_root=str(tmp_path))
     drawn = chunk_points(spec, 0)
@@ -190,3 +190,9 @@ def test_the_benchmarks_uniform_halves_are_independent_scans_and_coverage_counts
     assert all(share < 0.05 for share in coverage(low, even, spec).values())
     halves = coverage(odd, even, spec)  # 10^5 uniform points fill every bin of the demo's box
     assert all(share == 1.0 for share in halves.values())
+    heavy = np.zeros(len(rows))
+    heavy[:1000] = 1e9  # a draw by weight takes the heavy rows first, a draw at random hardly any
+    weighted = rows.append_column("weight", pa.array(heavy + 1.0))
+    rng = np.random.default_rng(0)
+    assert random_subset(weighted, 1000, rng, weighted=True).column("point_id").to_pylist() == list(range(1000))
+    assert len(set(random_subset(weighted, 1000, rng, weighted=False).column("point_id").to_pylist()) & set(range(1000))) < 50
