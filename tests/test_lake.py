@@ -85,6 +85,7 @@ def test_streamed_file_is_hashed_and_flushed_while_written(tmp_path, monkeypatch
     """The sha256 comes from a second thread fed piece by piece, with early flushes between pieces:
     it must still be the digest of the bytes on disk, and a failing producer leaves the old file."""
     monkeypatch.setattr(lake.atomic, "WRITEBACK_BYTES", 1000)  # an early flush after every few pieces
+    monkeypatch.setattr(lake.atomic, "STREAM_BUFFER_BYTES", 512)
     pieces = [bytes([i]) * (300 + i) for i in range(50)]
     target = tmp_path / "f.bin"
     digest = lake.atomic.atomic_write_stream(target, lambda sink: [sink.write(piece) for piece in pieces])
