@@ -23,8 +23,8 @@ import warnings
 
 import numpy as np
 
-from dsscan.jit import njit
 from dsscan.config import SOBOL_MAX_POINTS, Ranged
+from dsscan.jit import njit
 
 SOBOL_BITS = SOBOL_MAX_POINTS.bit_length() - 1
 

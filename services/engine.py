@@ -10,12 +10,12 @@ from typing import Callable, Iterable, Protocol
 import numpy as np
 
 import dsscan
+from dsscan.caches import numba_cache_dir
 from dsscan.config import Ranged, ScanSpec
 from dsscan.constraints import load_constraint_set
 from dsscan.evaluate import EvaluatedRows, evaluate, evaluate_rows
 from dsscan.inputs import load_inputs
 from dsscan.parameters import PARAMETER_NAMES, inside_domain
-from dsscan.caches import numba_cache_dir
 from dsscan.physics.scattering_tables import load_tables
 from dsscan.plan import POINT_ID, WEIGHT, chunk_batches, storage_draws
 from dsscan.samplers import uniform_in_ranges

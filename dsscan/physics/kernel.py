@@ -31,10 +31,9 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from dsscan.jit import njit
-
 from dsscan.constraints import ConstraintSet
 from dsscan.inputs import load_inputs, to_natural
+from dsscan.jit import njit
 from dsscan.parameters import PARAMETER_NAMES, domain_limits, readonly_float64
 from dsscan.physics.ckm import fcnc_coefficients
 from dsscan.physics.formfactors import load_formfactors
