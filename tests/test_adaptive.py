@@ -196,3 +196,16 @@ def test_the_benchmarks_uniform_halves_are_independent_scans_and_coverage_counts
     rng = np.random.default_rng(0)
     assert random_subset(weighted, 1000, rng, weighted=True).column("point_id").to_pylist() == list(range(1000))
     assert len(set(random_subset(weighted, 1000, rng, weighted=False).column("point_id").to_pylist()) & set(range(1000))) < 50
+
+
+def test_the_fits_gaussian_log_densities_are_scipys():
+    """The EM's log N(z; mu_k, Sigma_k), computed through each Cholesky factor's inverse, against
+    scipy's multivariate normal on points far from and near each mean."""
+    from scipy.stats import multivariate_normal
+
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=(500, 4)) * [1.0, 3.0, 0.1, 10.0] + [0.0, -5.0, 20.0, 2.0]
+    means = rng.normal(size=(3, 4)) * 2
+    covs = np.stack([a @ a.T + np.eye(4) for a in rng.normal(size=(3, 4, 4))])
+    expected = np.column_stack([multivariate_normal(m, c).logpdf(z) for m, c in zip(means, covs)])
+    np.testing.assert_allclose(adaptive._log_gaussians(z, means, covs), expected, rtol=1e-12)
