@@ -79,7 +79,8 @@ def round_record(spec: ScanSpec, manifest: Manifest, round_index: int, rows: Ear
     if len(unit) == 0:
         return {"round": round_index, "proposal": None}
     rng = np.random.default_rng([spec.seed, round_index, FIT_STREAM])
-    return {"round": round_index, "proposal": adaptive.fit(unit, weight, spec.defensive_share, rng, target)}
+    previous = manifest.rounds[round_index - 1]["proposal"] if len(manifest.rounds) >= round_index else None
+    return {"round": round_index, "proposal": adaptive.fit(unit, weight, spec.defensive_share, rng, target, previous)}
 
 
 def run_rounds(spec: ScanSpec, engine, manifest: Manifest, record: Callable[[ChunkRecord], None]) -> None:
