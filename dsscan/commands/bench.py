@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     samplers.add_argument("--samplers", action="store_true", help="compare the uniform and the adaptive sampler and a worker with the kernel instead")
     samplers.add_argument("--uniform-points", type=int, default=200_000_000, help="points of each uniform scan (default: %(default)s)")
     samplers.add_argument("--adaptive-points", type=int, default=100_000_000,
-                          help="points of each adaptive scan (default: %(default)s, 100 rounds: enough for the weights to settle)")
+                          help="points of each adaptive scan (default: %(default)s: 100 rounds of the default 10^6, enough for the weights to settle)")
     samplers.add_argument("--chunks", type=int, default=5, help="chunks timed for the worker rates (default: %(default)s)")
     parser.set_defaults(func=run)
 
