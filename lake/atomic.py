@@ -2,6 +2,7 @@
 on a local disk a temporary sibling, flushed to disk, then renamed over the target."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import queue
@@ -34,11 +35,15 @@ def atomic_write(path: LakePath, data) -> None:
         temp.unlink(missing_ok=True)
 
 
+_flush_to_disk = getattr(os, "fdatasync", os.fsync)  # macOS and Windows have no fdatasync
+
+
 class _HashingSink:
     """A binary file-like sink for ``pq.write_table``: each piece written goes to the temporary file
     at once and to a second thread, which hashes it (hashlib releases the GIL) and every
-    ``WRITEBACK_BYTES`` asks the disk to take what is written so far (``os.fdatasync``), so that
-    the hash and most of the flush run while this thread is still encoding."""
+    ``WRITEBACK_BYTES`` asks the disk to take what is written so far (``fdatasync``), so that
+    the hash and most of the flush run while this thread is still encoding. Whatever goes wrong in
+    the second thread is raised by ``finish``: a file is never recorded with a partial hash."""
 
     def __init__(self, handle):
         self._handle = handle
@@ -50,6 +55,8 @@ class _HashingSink:
         self.closed = False
 
     def write(self, piece: bytes) -> int:
+        if self.closed:
+            raise ValueError("write to a finished stream")
         self._pieces.put(piece)
         return self._handle.write(piece)
 
@@ -62,33 +69,60 @@ class _HashingSink:
     def _hash_and_flush(self) -> None:
         unflushed = 0
         while (piece := self._pieces.get()) is not None:
-            self._digest.update(piece)
-            unflushed += len(piece)
-            if unflushed >= WRITEBACK_BYTES and not self._failure:
-                try:
-                    os.fdatasync(self._handle.fileno())
-                except OSError as exc:
-                    self._failure.append(exc)
-                unflushed = 0
+            if self._failure:
+                continue  # drained until finish(), which raises the failure
+            try:
+                self._digest.update(piece)
+                unflushed += len(piece)
+                if unflushed >= WRITEBACK_BYTES:
+                    _flush_to_disk(self._handle.fileno())
+                    unflushed = 0
+            except BaseException as exc:
+                self._failure.append(exc)
 
     def finish(self) -> str:
         """Wait for the hash, then raise what the second thread met; the sha256 of all that was written."""
-        self._pieces.put(None)
-        self._worker.join()
+        if not self.closed:
+            self.closed = True
+            self._pieces.put(None)
+            self._worker.join()
         if self._failure:
             raise self._failure[0]
         return self._digest.hexdigest()
+
+
+def _stream_to(handle, produce: Callable[[BinaryIO], None]) -> str:
+    """``produce`` writing into the open file ``handle`` through a ``_HashingSink``, in pieces of
+    ``STREAM_BUFFER_BYTES``; the sha256 of what it wrote. A failing ``produce`` stops the second
+    thread and its own exception is the one raised."""
+    import pyarrow as pa
+
+    sink = _HashingSink(handle)
+    try:
+        buffered = pa.BufferedOutputStream(pa.PythonFile(sink, mode="w"), buffer_size=STREAM_BUFFER_BYTES)
+        try:
+            produce(buffered)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the file is deleted: only the producer's error matters
+                buffered.close()
+            raise
+        buffered.close()  # writes the last piece
+    except BaseException:
+        with contextlib.suppress(Exception):
+            sink.finish()
+        raise
+    return sink.finish()
 
 
 def atomic_write_stream(path: LakePath, produce: Callable[[BinaryIO], None]) -> str:
     """Make ``path`` hold what ``produce`` writes to the (pyarrow) file object it is given, as
     ``atomic_write`` does, and return its sha256. On a local disk the bytes stream to the temporary
     file as they are produced (pyarrow writing a file is faster than building the same file in
-    memory), in pieces of ``STREAM_BUFFER_BYTES``, hashed and flushed in a second thread meanwhile
-    (``_HashingSink``); on an object store they are collected in memory for the one PUT."""
-    import pyarrow as pa  # here: lake.manifest, which the command line's parser loads, imports this module
-
+    memory), hashed and flushed in a second thread meanwhile (``_stream_to``); on an object store
+    they are collected in memory for the one PUT."""
     if isinstance(path, ObjectPath):
+        import pyarrow as pa  # here: lake.manifest, which the command line's parser loads, imports this module
+
         sink = pa.BufferOutputStream()
         produce(sink)
         data = sink.getvalue()
@@ -97,13 +131,7 @@ def atomic_write_stream(path: LakePath, produce: Callable[[BinaryIO], None]) -> 
     temp = path.with_name(f".{path.name}.{os.getpid()}{TEMP_SUFFIX}")
     try:
         with open(temp, "wb") as handle:
-            sink = _HashingSink(handle)
-            buffered = pa.BufferedOutputStream(pa.PythonFile(sink, mode="w"), buffer_size=STREAM_BUFFER_BYTES)
-            try:
-                produce(buffered)
-                buffered.flush()
-            finally:
-                digest = sink.finish()
+            digest = _stream_to(handle, produce)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 
 import duckdb
@@ -81,23 +82,38 @@ def test_chunk_file_is_complete_with_units_metadata_and_encoding(tmp_path):
     assert by_duckdb.to_pydict() == table.to_pydict()  # DuckDB's own reader decodes LZ4_RAW and BYTE_STREAM_SPLIT
 
 
-def test_streamed_file_is_hashed_and_flushed_while_written(tmp_path, monkeypatch):
+def test_streamed_file_is_hashed_and_flushed_while_written(tmp_path, monkeypatch, capfd):
     """The sha256 comes from a second thread fed piece by piece, with early flushes between pieces:
-    it must still be the digest of the bytes on disk, and a failing producer leaves the old file."""
+    it must still be the digest of the bytes on disk; a failing producer, or a failure in that
+    thread (a flush that fails, or none to call), fails the write and leaves the old file."""
     monkeypatch.setattr(lake.atomic, "WRITEBACK_BYTES", 1000)  # an early flush after every few pieces
     monkeypatch.setattr(lake.atomic, "STREAM_BUFFER_BYTES", 512)
+    flushes = []
+    monkeypatch.setattr(lake.atomic, "_flush_to_disk", lambda fd: flushes.append(os.fstat(fd).st_size))
     pieces = [bytes([i]) * (300 + i) for i in range(50)]
     target = tmp_path / "f.bin"
     digest = lake.atomic.atomic_write_stream(target, lambda sink: [sink.write(piece) for piece in pieces])
     assert target.read_bytes() == b"".join(pieces) and digest == hashlib.sha256(b"".join(pieces)).hexdigest()
+    assert len(flushes) >= 10 and flushes == sorted(flushes)  # flushed while the file grew
 
     def fail_half_way(sink):
         sink.write(b"partial")
         raise RuntimeError("encoder failed")
 
+    def failing_flush(fd):
+        raise OSError(5, "Input/output error")
+
+    def no_flush(fd):
+        raise AttributeError("module 'os' has no attribute 'fdatasync'")
+
     with pytest.raises(RuntimeError, match="encoder failed"):
         lake.atomic.atomic_write_stream(target, fail_half_way)
+    for flush, error in ((failing_flush, OSError), (no_flush, AttributeError)):
+        monkeypatch.setattr(lake.atomic, "_flush_to_disk", flush)
+        with pytest.raises(error):
+            lake.atomic.atomic_write_stream(target, lambda sink: [sink.write(piece) for piece in pieces])
     assert target.read_bytes() == b"".join(pieces) and [p.name for p in tmp_path.iterdir()] == ["f.bin"]
+    assert "Error ignored" not in capfd.readouterr().err  # nothing left for Arrow to flush at exit
 
 
 def test_manifest_round_trips(small_lake):
