@@ -247,10 +247,15 @@ def _weighted_em(z: np.ndarray, weight: np.ndarray, components: int, rng: np.ran
     covs = np.repeat((global_cov + floor)[None], components, axis=0)
     mixture = np.full(components, 1.0 / components)
     if start is not None:
-        kept = min(components, len(start[0]))
-        mixture = np.concatenate([start[0][:kept] * kept / components, mixture[kept:]])
-        means = np.concatenate([start[1][:kept], means[kept:]])
-        covs = np.concatenate([start[2][:kept], covs[kept:]])
+        start_mixture, start_means, start_covs = start
+        if len(start_mixture) > components:  # fewer points than before: the heaviest Gaussians go on
+            heaviest = np.sort(np.argsort(-start_mixture)[:components])
+            start_mixture = start_mixture[heaviest] / start_mixture[heaviest].sum()
+            start_means, start_covs = start_means[heaviest], start_covs[heaviest]
+        kept = len(start_mixture)
+        mixture = np.concatenate([start_mixture * kept / components, mixture[kept:]])
+        means = np.concatenate([start_means, means[kept:]])
+        covs = np.concatenate([start_covs, covs[kept:]])
     previous = -np.inf
     for _ in range(EM_ITERATIONS):
         log_p = _log_gaussians(z, means, covs) + np.log(mixture)

@@ -30,8 +30,9 @@ def round_chunks(spec: ScanSpec, round_index: int) -> range:
 
 class EarlierRows:
     """The stored rows of the finished rounds as the fits use them: unit-cube coordinates, fit weights
-    and failed-constraint counts, read from each chunk file once per run of the rounds (so a scan of
-    R rounds reads its files R times fewer than reading all earlier rounds before every fit)."""
+    and failed-constraint counts, kept between fits, so a chunk file is read once for its allowed
+    rows (and, while the earlier rounds hold too few allowed points, once for all its rows) instead
+    of before every later round's fit."""
 
     def __init__(self, spec: ScanSpec):
         self.spec = spec
@@ -43,6 +44,8 @@ class EarlierRows:
         for a fit)."""
         earlier = [r for r in manifest.chunks.values() if self.spec.round_of(r.index) < round_index]
         only_allowed = sum(r.allowed for r in earlier) >= adaptive.MIN_FIT_POINTS
+        if only_allowed:  # all rows are never needed again
+            self._read = {key: rows for key, rows in self._read.items() if key[2]}
         files = sorted({(r.file, r.sha256) for r in earlier})
         parts = [self._file_rows(file, sha256, only_allowed) for file, sha256 in files]
         if not parts:

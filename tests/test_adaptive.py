@@ -209,3 +209,17 @@ def test_the_fits_gaussian_log_densities_are_scipys():
     covs = np.stack([a @ a.T + np.eye(4) for a in rng.normal(size=(3, 4, 4))])
     expected = np.column_stack([multivariate_normal(m, c).logpdf(z) for m, c in zip(means, covs)])
     np.testing.assert_allclose(adaptive._log_gaussians(z, means, covs), expected, rtol=1e-12)
+
+
+def test_a_warm_started_fit_keeps_the_previous_rounds_heaviest_gaussians_and_finds_the_mixture():
+    """Round r's EM starts from round r-1's mixture; when fewer Gaussians are allowed now, the
+    heaviest of the previous ones go on. Two known Gaussians are recovered from such a start."""
+    rng = np.random.default_rng(5)
+    truth_means = np.array([[0.0, 0.0], [6.0, -3.0]])
+    z = np.concatenate([rng.normal(size=(3000, 2)) + truth_means[0], 0.5 * rng.normal(size=(1000, 2)) + truth_means[1]])
+    start = (np.array([0.05, 0.7, 0.25]), np.array([[40.0, 40.0], [0.5, 0.5], [5.5, -2.5]]), np.stack([np.eye(2)] * 3))
+    mixture, means, covs = adaptive._weighted_em(z, np.ones(len(z)), 2, np.random.default_rng(0), start)
+    np.testing.assert_allclose(mixture, [0.75, 0.25], atol=0.02)
+    np.testing.assert_allclose(means, truth_means, atol=0.1)
+    floor = adaptive.COVARIANCE_FLOOR * z.var(axis=0)  # added to every Gaussian's variance
+    np.testing.assert_allclose(np.diagonal(covs, axis1=1, axis2=2), np.array([[1.0, 1.0], [0.25, 0.25]]) + floor, rtol=0.1)
