@@ -15,6 +15,7 @@ import time
 from typing import Callable
 
 from dsscan.config import ADAPTIVE_SAMPLER, ScanSpec
+from dsscan.interrupt import raise_if_stopped
 from lake.lease import Lease, scan_lease
 from lake.layout import manifest_path, scan_dir
 from lake.maintenance import file_problems, read_manifest, recorded_files
@@ -137,6 +138,7 @@ def _run_recording(
         manifest.record(chunk)
         saver.save_if_due()
         on_chunk(chunk)
+        raise_if_stopped()  # a SIGTERM whose KeyboardInterrupt a finalizer swallowed
 
     try:
         if spec.sampler == ADAPTIVE_SAMPLER:

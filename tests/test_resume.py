@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -198,3 +199,36 @@ def test_sigterm_stops_a_scan_as_ctrl_c_does(engine, config, tmp_path):
 
     assert run_cli("scan", config, "--lake", lake, "--engine", "local", "--no-progress", "--resume") == 0
     assert_complete_and_like_an_uninterrupted_run(config, lake, tmp_path / "reference")
+
+
+def test_a_sigterm_whose_interrupt_a_finalizer_swallowed_still_stops_the_scan(config, tmp_path, monkeypatch):
+    """Python ignores an exception raised while a finalizer runs (dask's Future.__del__ is one), so
+    the SIGTERM handler also records the signal and the driver raises it at the next chunk."""
+    import dsscan.interrupt
+
+    monkeypatch.setattr(dsscan.interrupt, "_received", ["SIGTERM"])  # as if the handler's raise was swallowed
+    spec = load_config(config, lake_root=str(tmp_path))
+    with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+        run_scan(spec, make_engine("local"))
+    stopped = Manifest.load(manifest_path(tmp_path, spec.name))
+    assert stopped.status == INTERRUPTED and len(stopped.chunks) == 1  # the chunk that finished is kept
+
+
+def test_a_sigterm_that_lands_in_a_finalizer_is_not_printed_and_is_raised_again(tmp_path):
+    """The case itself, in a fresh interpreter: SIGTERM delivered while a ``__del__`` runs."""
+    script = (
+        "import gc, os, signal\n"
+        "from dsscan import interrupt\n"
+        "interrupt.sigterm_as_ctrl_c()\n"
+        "class Finalized:\n"
+        "    def __del__(self):\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "        sum(range(10000))\n"
+        "item = Finalized(); del item; gc.collect()\n"
+        "print('went on')\n"
+        "interrupt.raise_if_stopped()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert done.stdout == "went on\n"  # the finalizer swallowed the first KeyboardInterrupt
+    assert "Exception ignored" not in done.stderr and done.stderr.rstrip().endswith("KeyboardInterrupt: signal SIGTERM")
