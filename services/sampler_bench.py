@@ -90,9 +90,12 @@ def uniform_halves(rows: pa.Table) -> tuple[pa.Table, pa.Table]:
 def random_subset(rows: pa.Table, size: int, rng: np.random.Generator, weighted: bool) -> pa.Table:
     """``size`` rows drawn without replacement, at random or in proportion to their ``weight``: an
     adaptive scan's points follow proposal x allowed, and only a draw by weight follows prior x allowed
-    as a uniform scan's allowed points do."""
+    as a uniform scan's allowed points do (while ``size`` is well below the weights' effective size)."""
+    size = min(len(rows), size)
+    if size == 0:  # a scan that found no allowed point
+        return rows.slice(0, 0)
     weight = rows.column("weight").to_numpy() if weighted else None
-    chosen = rng.choice(len(rows), size=min(len(rows), size), replace=False, p=None if weight is None else weight / weight.sum())
+    chosen = rng.choice(len(rows), size=size, replace=False, p=None if weight is None else weight / weight.sum())
     return rows.take(np.sort(chosen))
 
 
