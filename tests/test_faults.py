@@ -381,7 +381,8 @@ def test_a_full_disk_fails_the_scan_in_one_line_and_resume_finishes_it(small_dis
     assert failed.status == FAILED and 0 < len(failed.chunks) < 10
 
     remount(small_disk, "size=16m")  # the way back: room, then --resume
-    assert cli(capsys, "scan", config, "--lake", lake, "--engine", "local", "--no-progress", "--resume")[0] == 0
+    resumed = cli(capsys, "scan", config, "--lake", lake, "--engine", "local", "--no-progress", "--resume")
+    assert resumed[0] == 0, resumed[2]
     assert run_cli("scan", config, "--lake", tmp_path / "reference", "--engine", "local", "--no-progress") == 0
     assert points_of(lake, "full").equals(points_of(tmp_path / "reference", "full"))
 
@@ -401,8 +402,10 @@ def test_a_disk_full_at_the_start_leaves_a_folder_the_next_scan_reuses(small_dis
 
 @pytest.mark.slow
 def test_a_lake_remounted_read_only_mid_scan_fails_in_one_line_and_resumes(small_disk, tmp_path, capsys):
-    remount(small_disk, "size=64m")
-    lake, config = small_disk / "lake", write_scan_config(tmp_path, "ro", LONG_CHUNKS * LONG_CHUNK, LONG_CHUNK)
+    # ten times the long scan (290 MB of store = "all" files): on this tmpfs a chunk takes milliseconds,
+    # and the scan must still be running when the remount lands (twenty chunks once finished first)
+    remount(small_disk, "size=512m")
+    lake, config = small_disk / "lake", write_scan_config(tmp_path, "ro", 10 * LONG_CHUNKS * LONG_CHUNK, LONG_CHUNK)
     driver = _start("scan", config, "--lake", lake, "--engine", "local", "--no-progress")
     path = manifest_path(lake, "ro")
     while not (path.exists() and len(json.loads(path.read_text() or "{}").get("chunks", [])) >= 4):
@@ -418,6 +421,7 @@ def test_a_lake_remounted_read_only_mid_scan_fails_in_one_line_and_resumes(small
     assert code == 0 and "stopped: the manifest says running but no process holds the scan" in out
 
     remount(small_disk, "rw")
-    assert cli(capsys, "scan", config, "--lake", lake, "--engine", "local", "--no-progress", "--resume")[0] == 0
+    resumed = cli(capsys, "scan", config, "--lake", lake, "--engine", "local", "--no-progress", "--resume")
+    assert resumed[0] == 0, resumed[2]
     assert run_cli("scan", config, "--lake", tmp_path / "reference", "--engine", "local", "--no-progress") == 0
     assert points_of(lake, "ro").equals(points_of(tmp_path / "reference", "ro"))
