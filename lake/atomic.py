@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import pathlib
 import queue
 import threading
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Callable, Iterator
 
 from lake.storage import LakePath, ObjectPath
 
@@ -24,10 +25,18 @@ def atomic_write(path: LakePath, data) -> None:
     if isinstance(path, ObjectPath):
         path.write_bytes(data)
         return
+    with _replacing(path) as handle:
+        handle.write(data)
+
+
+@contextlib.contextmanager
+def _replacing(path: pathlib.Path) -> Iterator[BinaryIO]:
+    """An open temporary sibling of the local file ``path``: when the block ends without an error it
+    is flushed to disk and renamed over ``path``; it is removed whatever happens."""
     temp = path.with_name(f".{path.name}.{os.getpid()}{TEMP_SUFFIX}")
     try:
         with open(temp, "wb") as handle:
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)
@@ -128,16 +137,8 @@ def atomic_write_stream(path: LakePath, produce: Callable[[BinaryIO], None]) -> 
         data = sink.getvalue()
         path.write_bytes(data)
         return hashlib.sha256(data).hexdigest()
-    temp = path.with_name(f".{path.name}.{os.getpid()}{TEMP_SUFFIX}")
-    try:
-        with open(temp, "wb") as handle:
-            digest = _stream_to(handle, produce)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
-    return digest
+    with _replacing(path) as handle:
+        return _stream_to(handle, produce)
 
 
 def sha256_of(path: LakePath) -> str:
