@@ -34,7 +34,7 @@ def sigterm_as_ctrl_c() -> None:
     not printed as an ignored exception: ``raise_if_stopped`` raises it again."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-        if getattr(sys.unraisablehook, "__name__", "") != "quiet":
+        if not getattr(sys.unraisablehook, "quiets_swallowed_interrupts", False):  # installed once
             sys.unraisablehook = _quiet_swallowed_interrupt(sys.unraisablehook)
 
 
@@ -43,4 +43,5 @@ def _quiet_swallowed_interrupt(previous: Callable) -> Callable:
         if not (_received and isinstance(unraisable.exc_value, KeyboardInterrupt)):
             previous(unraisable)
 
+    quiet.quiets_swallowed_interrupts = True
     return quiet

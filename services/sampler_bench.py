@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dsscan.adaptive import effective_size
 from dsscan.config import ADAPTIVE_DEFAULTS, ADAPTIVE_SAMPLER, SAMPLED_STORE, Fixed, Ranged, ScanSpec
 from lake.catalog import LakeScans, points_dataset
 from lake.manifest import Manifest
@@ -175,7 +176,7 @@ def compare_samplers(base: ScanSpec, scenario: str, uniform_points: int, adaptiv
         chi2=weighted_chi2(adaptive, adaptive_points, uniform, uniform_points, base),
         allowed_share={"uniform": (len(uniform) / uniform_points, math.sqrt(len(uniform)) / uniform_points),
                        ADAPTIVE_SAMPLER: (float(weights.sum()) / adaptive_points, float(np.sqrt((weights**2).sum())) / adaptive_points)},
-        effective_size=float(weights.sum() ** 2 / (weights**2).sum()) if len(weights) else 0.0,
+        effective_size=effective_size(weights) if len(weights) else 0.0,
     )
 
 
