@@ -90,12 +90,12 @@ def cache_tables() -> None:
 
 
 def kernel_is_cached() -> bool:
-    """Whether numba's disk cache (``NUMBA_CACHE_DIR``) holds both kernels compiled from the current
+    """Whether numba's disk cache (``NUMBA_CACHE_DIR``) holds the kernels compiled from the current
     source: numba's own index check, which drops an index written for another version of the file."""
-    from dsscan.physics.kernel import batch_kernel, kept_kernel
+    from dsscan.physics.kernel import batch_kernel, kept_kernel, screen_kernel
 
     try:
-        return all(bool(kernel._cache._cache_file._load_index()) for kernel in (batch_kernel, kept_kernel))
+        return all(bool(kernel._cache._cache_file._load_index()) for kernel in (batch_kernel, kept_kernel, screen_kernel))
     except (AttributeError, OSError):  # numba's internals moved: assume it has to compile
         return False
 

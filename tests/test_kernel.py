@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import pathlib
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ import pytest
 import dsscan
 from dsscan.constraints import load_constraint_set
 from dsscan.inputs import load_inputs
-from dsscan.parameters import domain_limits
+from dsscan.parameters import domain_limits, readonly_float64
 from dsscan.physics import scattering, scattering_tables, tables
 from dsscan.physics.reference import evaluate_reference, g2_one_loop_integral, kmunuS_reduced_width, observables
 
@@ -227,6 +228,78 @@ def test_kept_kernel_keeps_exactly_the_full_kernels_allowed_and_flagged_rows(n, 
     observables, verdicts = run_batch(points, cset).take()
     kept = run_kept(points, cset, keep)
     rows = np.flatnonzero(verdicts[-1] | keep)
+    np.testing.assert_array_equal(kept.rows, rows)
+    np.testing.assert_array_equal(kept.observables.view(np.uint64), observables[:, rows].view(np.uint64))
+    np.testing.assert_array_equal(kept.verdicts, verdicts[:, rows])
+    assert kept.allowed == np.count_nonzero(verdicts[-1])
+
+
+def points_around_the_benchmarks(rng: np.random.Generator, per_point: int, spread: float) -> dict[str, np.ndarray]:
+    """Paper 001's benchmark points (allowed), each copied ``per_point`` times with every parameter
+    scaled by 1 + N(0, spread): points on both sides of every band, many of them allowed."""
+    import pandas as pd
+
+    from dsscan.parameters import PARAMETER_NAMES
+
+    path = pathlib.Path(dsscan.__file__).parent / "data" / "benchmarks" / "benchmarks_2024.csv"
+    table = pd.read_csv(path, comment="#")
+    points = {}
+    for name in PARAMETER_NAMES:
+        centre = np.repeat(table[name].to_numpy(float) if name in table else np.zeros(len(table)), per_point)  # eta_u = 0
+        points[name] = centre * (1 + spread * rng.standard_normal(len(centre)))
+    points["m_nu4_MeV"] = np.maximum(points["m_nu4_MeV"], points["m_S_MeV"] * 1.001)
+    return points
+
+
+def test_the_screen_drops_only_points_that_fail_a_screened_constraint_and_keeps_the_allowed_ones():
+    """``screen_kernel`` (what run_kept evaluates) against ``run_batch``'s verdicts on points around the
+    allowed benchmarks and across the domain: every allowed or flagged point survives, every dropped
+    one fails the g-2 band (or a parameter bound) in the full kernel, and some are dropped."""
+    from dsscan.physics import kernel
+
+    cset = load_constraint_set("datta2024")
+    rng = np.random.default_rng(15)
+    near, spread = points_around_the_benchmarks(rng, 400, 0.05), random_points(rng, 4000, (1.1, 279.0))
+    points = {name: np.concatenate([near[name], spread[name]]) for name in near}
+    n = len(points["m_S_MeV"])
+    extra = rng.random(n) < 0.02
+    arrays = readonly_float64(points[name] for name in kernel.PARAMETER_NAMES)
+    cons = kernel.compile_constraints(cset)
+    block = kernel.allocate_buffers(kernel.BLOCK_POINTS, len(cset.constraints))
+    survivors = np.empty(n, dtype=np.int64)
+    count = kernel.screen_kernel(arrays, kernel.kernel_constants(), kernel.kernel_tables(), cons, extra,
+                                 block.out, block.verdicts, block.scratch, survivors)
+    _, verdicts = kernel.run_batch(points, cset).take()
+    survived = np.zeros(n, dtype=bool)
+    survived[survivors[:count]] = True
+    assert np.all(np.diff(survivors[:count]) > 0)
+    assert verdicts[-1].sum() > 100 and survived[verdicts[-1] | extra].all()
+    dropped = ~survived
+    screened_names = {c.name for c, screened in zip(cset.constraints, cons.screened) if screened}
+    assert "g_minus_2" in screened_names and "miniboone" not in screened_names
+    failed_a_screened = np.zeros(n, dtype=bool)
+    for c, constraint in enumerate(cset.constraints):
+        if constraint.name in screened_names:
+            failed_a_screened |= ~verdicts[c]
+    assert dropped.sum() > n // 4
+    np.testing.assert_array_equal(dropped, failed_a_screened & ~extra)
+
+
+def test_the_kept_rows_through_the_screen_are_the_full_kernels_bits_near_the_allowed_region():
+    """run_kept (screened, then the survivors evaluated together) against run_batch on points where
+    many are allowed, the first block at kappa = 0 (where the g-2 band does not apply, so it is not
+    screened): the same rows, bits and allowed count."""
+    from dsscan.physics.kernel import BLOCK_POINTS, run_batch, run_kept
+
+    cset = load_constraint_set("datta2024")
+    rng = np.random.default_rng(16)
+    points = points_around_the_benchmarks(rng, 800, 0.05)
+    points["kappa_TeV"][:BLOCK_POINTS] = 0.0
+    keep = rng.random(len(points["m_S_MeV"])) < 0.03
+    observables, verdicts = run_batch(points, cset).take()
+    kept = run_kept(points, cset, keep)
+    rows = np.flatnonzero(verdicts[-1] | keep)
+    assert 50 < kept.allowed < len(keep) // 2
     np.testing.assert_array_equal(kept.rows, rows)
     np.testing.assert_array_equal(kept.observables.view(np.uint64), observables[:, rows].view(np.uint64))
     np.testing.assert_array_equal(kept.verdicts, verdicts[:, rows])
