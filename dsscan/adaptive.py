@@ -36,6 +36,7 @@ with full covariances in logit coordinates does.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -86,20 +87,26 @@ EXP_ARG_MIN, EXP_ARG_MAX = -700.0, 700.0  # exp_simd's arguments are kept inside
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _draw_mixture(normals, component, means, cholesky, unit, first):
-    """unit[first + i] = expit(mu_k + L_k normals[i]) for k = component[i], a coordinate at a time
-    (the arrays are stored column by column), so that the expit loop vectorises."""
-    n, d = normals.shape
+def _draw_mixture(normals, counts, means, cholesky, coordinates, first):
+    """coordinates[:, first + i] = expit(mu_k + L_k normals[:, i]): the first counts[0] points from
+    Gaussian 0, the next counts[1] from Gaussian 1, and so on. A coordinate (a row of both arrays)
+    and a Gaussian at a time, so that the loops vectorise."""
+    d, n = normals.shape
     z = np.empty(n)
-    for a in range(d):
-        for i in range(n):
-            k = component[i]
-            value = means[k, a]
+    start = np.uint64(0)
+    for k in range(counts.shape[0]):
+        stop = start + np.uint64(counts[k])
+        for a in range(d):
+            mean, row_out = means[k, a], coordinates[a, first:]
+            for i in range(start, stop):
+                z[i] = mean
             for b in range(a + 1):
-                value += cholesky[k, a, b] * normals[i, b]
-            z[i] = value
-        for i in range(n):
-            unit[first + i, a] = 1.0 / (1.0 + exp_simd(min(max(-z[i], EXP_ARG_MIN), EXP_ARG_MAX)))
+                c, row = cholesky[k, a, b], normals[b]
+                for i in range(start, stop):
+                    z[i] += c * row[i]
+            for i in range(start, stop):
+                row_out[i] = 1.0 / (1.0 + exp_simd(min(max(-z[i], EXP_ARG_MIN), EXP_ARG_MAX)))
+        start = stop
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -182,31 +189,46 @@ class Proposal:
         """How many of a chunk's ``count`` points come from the prior."""
         return min(count, math.ceil(self.defensive_share * count))
 
-    def draw(self, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """``count`` points of the unit cube and their importance weights (prior / proposal density)."""
+    def draw_unit(self, count: int, rng: np.random.Generator) -> np.ndarray:
+        """``count`` points of the unit cube, the first ``prior_rows(count)`` from the prior."""
         from_prior = self.prior_rows(count)
         unit = np.empty((count, self.dims), order="F")  # a column per coordinate: the loops over points run along them
         unit[:from_prior] = rng.random((from_prior, self.dims))
-        from_g = count - from_prior
-        cumulative = np.cumsum(self.mixture)
-        component = np.minimum(np.searchsorted(cumulative, rng.random(from_g) * cumulative[-1], side="right"), len(cumulative) - 1)
-        normals = rng.standard_normal((self.dims, from_g)).T  # column by column, as unit
-        _draw_mixture(normals, component, self.means, self.cholesky, unit, from_prior)
-        return unit, self.weights(unit, from_prior / count)
+        counts = rng.multinomial(count - from_prior, self.mixture / self.mixture.sum())  # points per Gaussian
+        normals = rng.standard_normal((self.dims, count - from_prior))
+        _draw_mixture(normals, counts, self.means, self.cholesky, unit.T, from_prior)
+        return unit
 
     def weights(self, unit: np.ndarray, prior_share: float) -> np.ndarray:
-        """1 / q(u) for points drawn with the prior's share ``prior_share`` of the chunk."""
+        """1 / q(u) for points drawn with the prior's share ``prior_share`` of the chunk (a point's
+        weight does not depend on the others passed with it)."""
         weight = np.empty(len(unit))
         _importance_weights(np.asfortranarray(unit).T, prior_share, self.log_norm, self.means, self.cholesky,
                             np.ascontiguousarray(self.inverse_diagonal), UNIT_EDGE, weight)
         return weight
 
 
-def draw(proposal: dict | None, dims: int, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A chunk's unit-cube points and weights: the prior (weight 1) without a proposal (round 0)."""
+class Drawn(NamedTuple):
+    """A chunk's unit-cube points, and what their importance weights need: the weights are computed
+    for the rows asked for only, so that a scan storing few of its points computes few of them."""
+
+    unit: np.ndarray  # [count, dims]
+    proposal: Proposal | None  # None: the prior (round 0), every weight 1
+    prior_share: float  # the share of the chunk drawn from the prior
+
+    def weights(self, rows: np.ndarray) -> np.ndarray:
+        """prior density / proposal density of the points ``rows`` (indices)."""
+        if self.proposal is None:
+            return np.ones(len(rows))
+        return self.proposal.weights(self.unit[rows], self.prior_share)
+
+
+def draw_points(proposal: dict | None, dims: int, count: int, rng: np.random.Generator) -> Drawn:
+    """A chunk's unit-cube points: from the prior without a proposal (round 0)."""
     if proposal is None:
-        return rng.random((count, dims)), np.ones(count)
-    return Proposal(proposal).draw(count, rng)
+        return Drawn(rng.random((count, dims)), None, 1.0)
+    g = Proposal(proposal)
+    return Drawn(g.draw_unit(count, rng), g, g.prior_rows(count) / count)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ result does not depend on which worker runs which chunk.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import numpy as np
 
@@ -64,32 +64,47 @@ def round_proposal(spec: ScanSpec, index: int) -> dict | None:
     return spec.proposal["proposal"]
 
 
+class BatchWeights(NamedTuple):
+    """The importance weights of a batch's points, computed for the rows asked for only (``at``)."""
+
+    drawn: adaptive.Drawn | None  # None: every weight is 1 (all samplers but adaptive)
+    offset: int  # the batch's first point among drawn's
+
+    def at(self, rows: np.ndarray) -> np.ndarray:
+        """The weights of the batch's points ``rows`` (indices)."""
+        return np.ones(len(rows)) if self.drawn is None else self.drawn.weights(self.offset + rows)
+
+
 def chunk_points(spec: ScanSpec, index: int) -> dict[str, np.ndarray]:
     """``point_id``, the nine parameters (user units) and the importance ``weight`` of chunk ``index``."""
     part = chunk(spec, index)
-    return _points(spec, index, part.start, part.size)
+    points, weights = _points(spec, index, part.start, part.size)
+    return {**points, WEIGHT: weights.at(np.arange(part.size))}
 
 
-def chunk_batches(spec: ScanSpec, index: int, batch_points: int) -> Iterator[dict[str, np.ndarray]]:
-    """Chunk ``index`` (``chunk_points``) in consecutive batches of at most ``batch_points`` points:
-    drawn batch by batch where a point depends on its point_id alone (uniform, list), so that a
-    batch is drawn while the kernel's next input still fits in the cache; drawn whole and sliced
-    for the samplers that draw a chunk at a time."""
+def chunk_batches(spec: ScanSpec, index: int, batch_points: int) -> Iterator[tuple[dict[str, np.ndarray], BatchWeights]]:
+    """Chunk ``index`` (``chunk_points``) in consecutive batches of at most ``batch_points`` points,
+    each with its weights, to be computed for the points a scan keeps: drawn batch by batch where a
+    point depends on its point_id alone (uniform, list), so that a batch is drawn while the kernel's
+    next input still fits in the cache; drawn whole and sliced for the samplers that draw a chunk at
+    a time."""
     part = chunk(spec, index)
     starts = range(part.start, part.start + part.size, batch_points)
     if spec.sampler in (UNIFORM_SAMPLER, LIST_SAMPLER):
         for start in starts:
             yield _points(spec, index, start, min(batch_points, part.start + part.size - start))
     else:
-        whole = chunk_points(spec, index)
+        whole, weights = _points(spec, index, part.start, part.size)
         for start in starts:
-            yield {name: column[start - part.start : start - part.start + batch_points] for name, column in whole.items()}
+            offset = start - part.start
+            yield ({name: column[offset : offset + batch_points] for name, column in whole.items()},
+                   BatchWeights(weights.drawn, offset))
 
 
-def _points(spec: ScanSpec, index: int, start: int, size: int) -> dict[str, np.ndarray]:
+def _points(spec: ScanSpec, index: int, start: int, size: int) -> tuple[dict[str, np.ndarray], BatchWeights]:
     """Points ``start`` ... ``start + size - 1`` of the plan, all in chunk ``index`` (the whole chunk
-    but for the uniform and list samplers)."""
-    weight = np.ones(size)
+    but for the uniform and list samplers): ``point_id`` and the nine parameters, and their weights."""
+    drawn = None
     if spec.sampler == LIST_SAMPLER:
         values = listed_rows(spec.points_file, spec.points_sha256, start, size)
     else:
@@ -100,7 +115,8 @@ def _points(spec: ScanSpec, index: int, start: int, size: int) -> dict[str, np.n
         else:
             rng = chunk_rng(spec.seed, index)
             if spec.sampler == ADAPTIVE_SAMPLER:
-                unit, weight = adaptive.draw(round_proposal(spec, index), len(free), size, rng)
+                drawn = adaptive.draw_points(round_proposal(spec, index), len(free), size, rng)
+                unit = drawn.unit
             else:
                 unit = unit_cube(spec.sampler, len(free), start, size, spec.seed, rng)
             columns = [to_range(unit[:, i], setting) for i, setting in enumerate(settings)]
@@ -112,4 +128,4 @@ def _points(spec: ScanSpec, index: int, start: int, size: int) -> dict[str, np.n
         if isinstance(setting, Tied):
             values[name] = values[setting.same_as].copy()
     point_ids = np.arange(start, start + size, dtype=np.uint64)
-    return {POINT_ID: point_ids, **{name: values[name] for name in spec.parameters}, WEIGHT: weight}
+    return {POINT_ID: point_ids, **{name: values[name] for name in spec.parameters}}, BatchWeights(drawn, 0)

@@ -17,7 +17,7 @@ from dsscan.evaluate import EvaluatedRows, evaluate, evaluate_rows
 from dsscan.inputs import load_inputs
 from dsscan.parameters import PARAMETER_NAMES, inside_domain
 from dsscan.physics.scattering_tables import load_tables
-from dsscan.plan import POINT_ID, WEIGHT, chunk_batches, storage_draws
+from dsscan.plan import POINT_ID, chunk_batches, storage_draws
 from dsscan.samplers import uniform_in_ranges
 from lake.manifest import ChunkRecord
 from lake.rows import sample_mask, sampled_flags, with_row_keys
@@ -132,18 +132,20 @@ def process_chunk(spec: ScanSpec, index: int) -> ChunkRecord:
     batch_points = spec.chunk_size if spec.store == "all" else KERNEL_BATCH_POINTS
     parts, ids, weights, flags = [], [], [], []
     points = outside = allowed = 0
-    for batch in chunk_batches(spec, index, batch_points):
+    for batch, batch_weights in chunk_batches(spec, index, batch_points):
         draws = storage_draws(spec, int(batch[POINT_ID][0]), len(batch[POINT_ID]))
         inside = inside_domain(batch)
         points += len(inside)
+        positions = np.arange(len(inside))  # of the evaluated points in the batch
         if not inside.all():  # rare: the ranges of most scans lie inside the domain, and nothing is copied
             outside += int(np.count_nonzero(~inside))
+            positions = np.flatnonzero(inside)
             batch, draws = {name: column[inside] for name, column in batch.items()}, draws[inside]
         rows, part, passed = evaluate_rows({n: batch[n] for n in PARAMETER_NAMES}, cset,
                                            sample_mask(spec.store, spec.sample_rate, draws))
         parts.append(part)
         ids.append(batch[POINT_ID] if rows is None else batch[POINT_ID][rows])
-        weights.append(batch[WEIGHT] if rows is None else batch[WEIGHT][rows])
+        weights.append(batch_weights.at(positions if rows is None else positions[rows]))  # of the kept points only
         flags.append(sampled_flags(spec.store, part.verdicts[-1]))
         allowed += passed
     flags = np.concatenate(flags)

@@ -39,13 +39,29 @@ def weighted_share(inside: np.ndarray, weight: np.ndarray) -> tuple[float, float
     return terms.mean(), terms.std(ddof=1) / math.sqrt(len(terms))
 
 
+def drawn_with_weights(proposal: dict, dims: int, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A chunk's unit-cube points and every one's weight."""
+    drawn = adaptive.draw_points(proposal, dims, count, rng)
+    return drawn.unit, drawn.weights(np.arange(count))
+
+
+def test_the_weights_of_some_rows_are_the_bits_of_those_rows_among_all():
+    """A scan computes weights for the rows it stores only: a row's weight must not depend on which
+    other rows are computed with it (blocks, SIMD lanes)."""
+    drawn = adaptive.draw_points(blob_proposal(), 3, 10_000, np.random.default_rng(8))
+    every = drawn.weights(np.arange(10_000))
+    rows = np.flatnonzero(np.random.default_rng(9).random(10_000) < 0.03)
+    np.testing.assert_array_equal(drawn.weights(rows).view(np.uint64), every[rows].view(np.uint64))
+    assert len(np.unique(every[rows])) > len(rows) // 2
+
+
 @pytest.mark.parametrize("box, volume", [
     ((0.25, 0.35), 0.1**3),  # where the proposal crowds its points
     ((0.6, 1.0), 0.4**3),  # where only the defensive prior share reaches
     ((0.0, 0.5), 0.5**3),  # across both
 ])
 def test_weighted_counts_estimate_a_box_prior_volume(box, volume):
-    unit, weight = adaptive.draw(blob_proposal(), 3, 50_000, np.random.default_rng(3))
+    unit, weight = drawn_with_weights(blob_proposal(), 3, 50_000, np.random.default_rng(3))
     inside = ((unit > box[0]) & (unit < box[1])).all(axis=1)
     estimate, error = weighted_share(inside, weight)
     assert abs(estimate - volume) < 4 * error, (estimate, volume, error)
@@ -54,7 +70,7 @@ def test_weighted_counts_estimate_a_box_prior_volume(box, volume):
 
 def test_a_defensive_share_of_every_chunk_comes_from_the_prior_and_bounds_the_weights():
     count = 50_000
-    unit, weight = adaptive.draw(blob_proposal(), 3, count, np.random.default_rng(4))
+    unit, weight = drawn_with_weights(blob_proposal(), 3, count, np.random.default_rng(4))
     from_prior = math.ceil(SHARE * count)
     assert weight.max() <= 1 / (from_prior / count)
     far = ((unit > 0.6) & (unit < 1.0)).all(axis=1)  # the proposal's Gaussians leave this box to the prior
@@ -68,8 +84,8 @@ def test_the_proposal_is_json_numbers_and_draws_the_same_bits_from_them():
 
     proposal = blob_proposal()
     again = json.loads(json.dumps(proposal))
-    first = adaptive.draw(proposal, 3, 1_000, np.random.default_rng(5))
-    second = adaptive.draw(again, 3, 1_000, np.random.default_rng(5))
+    first = drawn_with_weights(proposal, 3, 1_000, np.random.default_rng(5))
+    second = drawn_with_weights(again, 3, 1_000, np.random.default_rng(5))
     assert all(np.array_equal(a, b) for a, b in zip(first, second))
 
 
@@ -83,7 +99,7 @@ def test_every_weight_is_the_prior_over_the_proposal_density_computed_independen
     fitted = adaptive.fit(rng.beta(2, 5, size=(3_000, 4)), rng.random(3_000), 0.2, rng, "allowed points")
     proposal = adaptive.Proposal(fitted)
     count = 20_000
-    unit, weight = proposal.draw(count, np.random.default_rng(7))
+    unit, weight = drawn_with_weights(fitted, 4, count, np.random.default_rng(7))
     share = proposal.prior_rows(count) / count
     z = logit(unit)
     g = sum(pi * multivariate_normal(mu, L @ L.T).pdf(z) for pi, mu, L in zip(proposal.mixture, proposal.means, proposal.cholesky))
