@@ -235,23 +235,66 @@ def draw_points(proposal: dict | None, dims: int, count: int, rng: np.random.Gen
 # Fitting (the driver's side, once per round).
 
 
-# The fit runs in the driver beside its workers: its sums are einsum loops, not BLAS calls, since
-# a multi-threaded BLAS on a machine whose cores the workers hold runs them ~20x slower.
+# The fit runs in the driver beside its workers: its sums are compiled loops (one call per EM step
+# for all Gaussians; numpy's per-Gaussian calls cost most of a round's fit), not BLAS calls, since a
+# multi-threaded BLAS on a machine whose cores the workers hold runs them ~20x slower.
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _log_gaussians_into(z, means, lower, out):
+    """out[i, k] = log N(z_i; mu_k, L_k L_k^T): forward substitution y = L_k^-1 (z_i - mu_k)."""
+    n, d = z.shape
+    y = np.empty(d)
+    for k in range(means.shape[0]):
+        log_det = 0.0
+        for a in range(d):
+            log_det += math.log(lower[k, a, a])
+        for i in range(n):
+            square = 0.0
+            for a in range(d):
+                value = z[i, a] - means[k, a]
+                for b in range(a):
+                    value -= lower[k, a, b] * y[b]
+                value /= lower[k, a, a]
+                y[a] = value
+                square += value * value
+            out[i, k] = -0.5 * square - log_det - 0.5 * d * LOG_2PI
 
 
 def _log_gaussians(z: np.ndarray, means: np.ndarray, covs: np.ndarray) -> np.ndarray:
     """log N(z_i; mu_k, Sigma_k) for every point i and Gaussian k."""
     out = np.empty((len(z), len(means)))
-    for k, (mean, cov) in enumerate(zip(means, covs)):
-        lower = np.linalg.cholesky(cov)
-        y = np.einsum("ab,nb->na", np.linalg.inv(lower), z - mean)
-        out[:, k] = -0.5 * np.einsum("na,na->n", y, y) - np.log(np.diag(lower)).sum() - 0.5 * z.shape[1] * LOG_2PI
+    _log_gaussians_into(np.ascontiguousarray(z), np.ascontiguousarray(means), np.linalg.cholesky(covs), out)
     return out
 
 
-def _weighted_cov(z: np.ndarray, weight: np.ndarray, mean: np.ndarray) -> np.ndarray:
-    centred = z - mean
-    return np.einsum("na,nb->ab", centred * weight[:, None], centred) / weight.sum()
+@njit(cache=True, nogil=True, error_model="numpy")
+def _weighted_covs_into(z, resp, means, out):
+    """out[k] = sum_i resp[i, k] (z_i - mu_k)(z_i - mu_k)^T / sum_i resp[i, k]."""
+    n, d = z.shape
+    centred = np.empty(d)
+    for k in range(means.shape[0]):
+        mass = 0.0
+        out[k] = 0.0
+        for i in range(n):
+            r = resp[i, k]
+            mass += r
+            for a in range(d):
+                centred[a] = z[i, a] - means[k, a]
+            for a in range(d):
+                for b in range(a + 1):
+                    out[k, a, b] += r * centred[a] * centred[b]
+        for a in range(d):
+            for b in range(a + 1):
+                out[k, a, b] /= mass
+                out[k, b, a] = out[k, a, b]
+
+
+def _weighted_covs(z: np.ndarray, resp: np.ndarray, means: np.ndarray) -> np.ndarray:
+    """The covariance of ``z`` about each of ``means`` under the weights resp[:, k]."""
+    out = np.empty((len(means), z.shape[1], z.shape[1]))
+    _weighted_covs_into(np.ascontiguousarray(z), np.ascontiguousarray(resp), np.ascontiguousarray(means), out)
+    return out
 
 
 def _weighted_em(z: np.ndarray, weight: np.ndarray, components: int, rng: np.random.Generator, start=None):
@@ -263,7 +306,7 @@ def _weighted_em(z: np.ndarray, weight: np.ndarray, components: int, rng: np.ran
 
     weight = weight / weight.sum()
     centre = np.einsum("n,na->a", weight, z)
-    global_cov = _weighted_cov(z, weight, centre)
+    global_cov = _weighted_covs(z, weight[:, None], centre[None])[0]
     floor = np.diag(COVARIANCE_FLOOR * np.diag(global_cov) + 1e-12)
     means = z[rng.choice(len(z), size=components, replace=False, p=weight)] if components > 1 else centre[None]
     covs = np.repeat((global_cov + floor)[None], components, axis=0)
@@ -289,7 +332,7 @@ def _weighted_em(z: np.ndarray, weight: np.ndarray, components: int, rng: np.ran
         resp, mass = resp[:, keep], mass[keep]
         mixture = mass / mass.sum()
         means = np.einsum("nk,na->ka", resp, z) / mass[:, None]
-        covs = np.stack([_weighted_cov(z, r, m) + floor for m, r in zip(means, resp.T)])
+        covs = _weighted_covs(z, resp, means) + floor
         if likelihood - previous < EM_TOLERANCE:
             break
         previous = likelihood

@@ -215,8 +215,8 @@ def test_the_benchmarks_uniform_halves_are_independent_scans_and_coverage_counts
 
 
 def test_the_fits_gaussian_log_densities_are_scipys():
-    """The EM's log N(z; mu_k, Sigma_k), computed through each Cholesky factor's inverse, against
-    scipy's multivariate normal on points far from and near each mean."""
+    """The EM's log N(z; mu_k, Sigma_k), computed by forward substitution with each Cholesky factor,
+    against scipy's multivariate normal on points far from and near each mean."""
     from scipy.stats import multivariate_normal
 
     rng = np.random.default_rng(3)
@@ -225,6 +225,21 @@ def test_the_fits_gaussian_log_densities_are_scipys():
     covs = np.stack([a @ a.T + np.eye(4) for a in rng.normal(size=(3, 4, 4))])
     expected = np.column_stack([multivariate_normal(m, c).logpdf(z) for m, c in zip(means, covs)])
     np.testing.assert_allclose(adaptive._log_gaussians(z, means, covs), expected, rtol=1e-12)
+
+
+def test_the_fits_weighted_covariances_are_numpys():
+    """The EM's covariance of the points about each mean under each Gaussian's responsibilities,
+    against numpy's weighted covariance (about the given mean: the points shifted by it, bias=True
+    divides by the sum of the weights)."""
+    rng = np.random.default_rng(4)
+    z = rng.normal(size=(700, 5)) * [1.0, 3.0, 0.1, 10.0, 0.5]
+    means = rng.normal(size=(3, 5))
+    resp = rng.random((700, 3))
+    for k, cov in enumerate(adaptive._weighted_covs(z, resp, means)):
+        centred = z - means[k]
+        expected = np.einsum("n,na,nb->ab", resp[:, k], centred, centred) / resp[:, k].sum()
+        np.testing.assert_allclose(cov, expected, rtol=1e-12, atol=1e-15)
+        assert np.array_equal(cov, cov.T)
 
 
 def test_a_warm_started_fit_keeps_the_previous_rounds_heaviest_gaussians_and_finds_the_mixture():
