@@ -50,6 +50,9 @@ MIN_FIT_POINTS = 100  # fewer allowed points than this: fit on the nearly-allowe
 MAX_FIT_POINTS = 5_000  # more are thinned to this many (the fit's cost, not its accuracy, grows)
 MIN_EFFECTIVE_SHARE = 0.1  # the fit's weights are tempered (w^beta) until their effective size is this share
 EM_ITERATIONS = 100
+# a fit started from the previous round's whole mixture continues that round's EM on nearly the same
+# points (one round more of them): it runs at most this many iterations, which add up over the rounds
+WARM_EM_ITERATIONS = 8
 EM_TOLERANCE = 1e-4  # stop when the mean log-likelihood per point changes less than this
 COVARIANCE_FLOOR = 1e-2  # of the fitted points' own variance per dimension, added to every Gaussian's
 COVARIANCE_INFLATION = 2.0  # g's covariances are the fitted ones times this
@@ -240,60 +243,87 @@ def draw_points(proposal: dict | None, dims: int, count: int, rng: np.random.Gen
 # multi-threaded BLAS on a machine whose cores the workers hold runs them ~20x slower.
 
 
+LANES = 8  # the covariance sums run over points in 8 interleaved partial sums (independent chains)
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
-def _log_gaussians_into(z, means, lower, out):
-    """out[i, k] = log N(z_i; mu_k, L_k L_k^T): forward substitution y = L_k^-1 (z_i - mu_k)."""
-    n, d = z.shape
-    y = np.empty(d)
+def _log_gaussians_into(zt, means, lower, out):
+    """out[k, i] = log N(z_i; mu_k, L_k L_k^T) for z_i = zt[:, i]: y = L_k^-1 (z_i - mu_k) by forward
+    substitution, a coordinate (a row) at a time, so that the loops run along contiguous rows."""
+    d, n = zt.shape
+    y = np.empty((d, n))
     for k in range(means.shape[0]):
+        row = out[k]
         log_det = 0.0
         for a in range(d):
             log_det += math.log(lower[k, a, a])
-        for i in range(n):
-            square = 0.0
-            for a in range(d):
-                value = z[i, a] - means[k, a]
-                for b in range(a):
-                    value -= lower[k, a, b] * y[b]
-                value /= lower[k, a, a]
-                y[a] = value
-                square += value * value
-            out[i, k] = -0.5 * square - log_det - 0.5 * d * LOG_2PI
+        for i in range(np.uint64(n)):
+            row[i] = 0.0
+        for a in range(d):
+            ya, za, mean = y[a], zt[a], means[k, a]
+            for i in range(np.uint64(n)):
+                ya[i] = za[i] - mean
+            for b in range(a):
+                c, yb = lower[k, a, b], y[b]
+                for i in range(np.uint64(n)):
+                    ya[i] -= c * yb[i]
+            scale = 1.0 / lower[k, a, a]
+            for i in range(np.uint64(n)):
+                ya[i] *= scale
+                row[i] += ya[i] * ya[i]
+        constant = -log_det - 0.5 * d * LOG_2PI
+        for i in range(np.uint64(n)):
+            row[i] = constant - 0.5 * row[i]
 
 
 def _log_gaussians(z: np.ndarray, means: np.ndarray, covs: np.ndarray) -> np.ndarray:
-    """log N(z_i; mu_k, Sigma_k) for every point i and Gaussian k."""
-    out = np.empty((len(z), len(means)))
-    _log_gaussians_into(np.ascontiguousarray(z), np.ascontiguousarray(means), np.linalg.cholesky(covs), out)
+    """log N(z_i; mu_k, Sigma_k) for every Gaussian k (row) and point i (column)."""
+    out = np.empty((len(means), len(z)))
+    _log_gaussians_into(np.ascontiguousarray(z.T), np.ascontiguousarray(means), np.linalg.cholesky(covs), out)
     return out
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _weighted_covs_into(z, resp, means, out):
-    """out[k] = sum_i resp[i, k] (z_i - mu_k)(z_i - mu_k)^T / sum_i resp[i, k]."""
-    n, d = z.shape
-    centred = np.empty(d)
+def _weighted_covs_into(zt, resp, means, out):
+    """out[k] = sum_i resp[k, i] (z_i - mu_k)(z_i - mu_k)^T / sum_i resp[k, i] for z_i = zt[:, i]."""
+    d, n = zt.shape
+    whole = n - n % LANES
+    centred = np.empty((d, n))
+    weighted = np.empty((d, n))
     for k in range(means.shape[0]):
-        mass = 0.0
-        out[k] = 0.0
-        for i in range(n):
-            r = resp[i, k]
-            mass += r
-            for a in range(d):
-                centred[a] = z[i, a] - means[k, a]
-            for a in range(d):
-                for b in range(a + 1):
-                    out[k, a, b] += r * centred[a] * centred[b]
+        r = resp[k]
         for a in range(d):
+            for i in range(n):
+                centred[a, i] = zt[a, i] - means[k, a]
+                weighted[a, i] = r[i] * centred[a, i]
+        mass = 0.0
+        for i in range(n):
+            mass += r[i]
+        for a in range(d):
+            wa = weighted[a]
             for b in range(a + 1):
-                out[k, a, b] /= mass
-                out[k, b, a] = out[k, a, b]
+                cb = centred[b]
+                # LANES independent partial sums (a fixed order: the same bits on every run)
+                s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+                for i in range(0, whole, LANES):
+                    s0 += wa[i] * cb[i]
+                    s1 += wa[i + 1] * cb[i + 1]
+                    s2 += wa[i + 2] * cb[i + 2]
+                    s3 += wa[i + 3] * cb[i + 3]
+                    s4 += wa[i + 4] * cb[i + 4]
+                    s5 += wa[i + 5] * cb[i + 5]
+                    s6 += wa[i + 6] * cb[i + 6]
+                    s7 += wa[i + 7] * cb[i + 7]
+                total = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+                for i in range(whole, n):
+                    total += wa[i] * cb[i]
+                out[k, a, b] = out[k, b, a] = total / mass
 
 
 def _weighted_covs(z: np.ndarray, resp: np.ndarray, means: np.ndarray) -> np.ndarray:
-    """The covariance of ``z`` about each of ``means`` under the weights resp[:, k]."""
+    """The covariance of the points ``z`` about each of ``means`` under the weights resp[k, :]."""
     out = np.empty((len(means), z.shape[1], z.shape[1]))
-    _weighted_covs_into(np.ascontiguousarray(z), np.ascontiguousarray(resp), np.ascontiguousarray(means), out)
+    _weighted_covs_into(np.ascontiguousarray(z.T), np.ascontiguousarray(resp), np.ascontiguousarray(means), out)
     return out
 
 
@@ -302,11 +332,9 @@ def _weighted_em(z: np.ndarray, weight: np.ndarray, components: int, rng: np.ran
     (mixture weights, means, covariances: the previous round's fit) when given, its Gaussians topped
     up to ``components`` from points drawn by weight, else from points drawn by weight alone;
     returns (mixture weights, means, covariances)."""
-    from scipy.special import logsumexp
-
     weight = weight / weight.sum()
     centre = np.einsum("n,na->a", weight, z)
-    global_cov = _weighted_covs(z, weight[:, None], centre[None])[0]
+    global_cov = _weighted_covs(z, weight[None], centre[None])[0]
     floor = np.diag(COVARIANCE_FLOOR * np.diag(global_cov) + 1e-12)
     means = z[rng.choice(len(z), size=components, replace=False, p=weight)] if components > 1 else centre[None]
     covs = np.repeat((global_cov + floor)[None], components, axis=0)
@@ -321,17 +349,19 @@ def _weighted_em(z: np.ndarray, weight: np.ndarray, components: int, rng: np.ran
         mixture = np.concatenate([start_mixture * kept / components, mixture[kept:]])
         means = np.concatenate([start_means, means[kept:]])
         covs = np.concatenate([start_covs, covs[kept:]])
+    iterations = WARM_EM_ITERATIONS if start is not None and kept == components else EM_ITERATIONS
     previous = -np.inf
-    for _ in range(EM_ITERATIONS):
-        log_p = _log_gaussians(z, means, covs) + np.log(mixture)
-        log_total = logsumexp(log_p, axis=1)
+    for _ in range(iterations):
+        log_p = _log_gaussians(z, means, covs) + np.log(mixture)[:, None]  # [Gaussian, point]
+        top = log_p.max(axis=0)
+        log_total = top + np.log(np.exp(log_p - top).sum(axis=0))
         likelihood = np.einsum("n,n->", weight, log_total)
-        resp = np.exp(log_p - log_total[:, None]) * weight[:, None]
-        mass = resp.sum(axis=0)
+        resp = np.exp(log_p - log_total) * weight
+        mass = resp.sum(axis=1)
         keep = mass > 1e-6
-        resp, mass = resp[:, keep], mass[keep]
+        resp, mass = resp[keep], mass[keep]
         mixture = mass / mass.sum()
-        means = np.einsum("nk,na->ka", resp, z) / mass[:, None]
+        means = np.einsum("kn,na->ka", resp, z) / mass[:, None]
         covs = _weighted_covs(z, resp, means) + floor
         if likelihood - previous < EM_TOLERANCE:
             break

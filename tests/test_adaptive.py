@@ -223,7 +223,7 @@ def test_the_fits_gaussian_log_densities_are_scipys():
     z = rng.normal(size=(500, 4)) * [1.0, 3.0, 0.1, 10.0] + [0.0, -5.0, 20.0, 2.0]
     means = rng.normal(size=(3, 4)) * 2
     covs = np.stack([a @ a.T + np.eye(4) for a in rng.normal(size=(3, 4, 4))])
-    expected = np.column_stack([multivariate_normal(m, c).logpdf(z) for m, c in zip(means, covs)])
+    expected = np.stack([multivariate_normal(m, c).logpdf(z) for m, c in zip(means, covs)])  # [Gaussian, point]
     np.testing.assert_allclose(adaptive._log_gaussians(z, means, covs), expected, rtol=1e-12)
 
 
@@ -234,10 +234,10 @@ def test_the_fits_weighted_covariances_are_numpys():
     rng = np.random.default_rng(4)
     z = rng.normal(size=(700, 5)) * [1.0, 3.0, 0.1, 10.0, 0.5]
     means = rng.normal(size=(3, 5))
-    resp = rng.random((700, 3))
+    resp = rng.random((3, 701))[:, :700]  # [Gaussian, point], a point count that is no multiple of 8
     for k, cov in enumerate(adaptive._weighted_covs(z, resp, means)):
         centred = z - means[k]
-        expected = np.einsum("n,na,nb->ab", resp[:, k], centred, centred) / resp[:, k].sum()
+        expected = np.einsum("n,na,nb->ab", resp[k], centred, centred) / resp[k].sum()
         np.testing.assert_allclose(cov, expected, rtol=1e-12, atol=1e-15)
         assert np.array_equal(cov, cov.T)
 
