@@ -70,9 +70,9 @@ class ChunkRecord:
 CHUNK_COUNTS = ("points", "outside_domain", "rows", "allowed", "sampled")  # the count columns of a ChunkRecord
 
 
-def _json_lines(items: list) -> str:
-    """A JSON array with an item a line."""
-    return "[\n" + ",\n".join(json.dumps(item) for item in items) + "\n]" if items else "[]"
+def _json_array(items: list[str]) -> str:
+    """A JSON array of already encoded items, an item a line."""
+    return "[\n" + ",\n".join(items) + "\n]" if items else "[]"
 
 
 @dataclass
@@ -98,13 +98,24 @@ class Manifest:
 
     def to_json(self) -> str:
         """The manifest as JSON, a line per field, chunk record and round: each encoded by json's C
-        encoder (``indent`` would take its pure-Python one, most of a save's time once an adaptive
-        scan has recorded tens of proposals), without ``dataclasses.asdict``'s deep copy."""
+        encoder (``indent`` would take its pure-Python one), a round once per process (a recorded
+        round never changes, and an adaptive scan's hundred proposals took most of a save's time),
+        without ``dataclasses.asdict``'s deep copy."""
         doc = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        doc["chunks"] = [vars(self.chunks[i]) for i in sorted(self.chunks)]
-        fields = [f"{json.dumps(name)}: {_json_lines(value) if name in ('chunks', 'rounds') else json.dumps(value)}"
+        lines = {"chunks": [json.dumps(vars(self.chunks[i])) for i in sorted(self.chunks)],
+                 "rounds": [self._round_json(r) for r in self.rounds]}
+        fields = [f"{json.dumps(name)}: {_json_array(lines[name]) if name in lines else json.dumps(value)}"
                   for name, value in doc.items()]
         return "{\n" + ",\n".join(fields) + "\n}\n"
+
+    def _round_json(self, round_doc: dict) -> str:
+        """A recorded round as JSON, encoded once (keyed by the dict itself, which the cache holds)."""
+        cache = self.__dict__.setdefault("_encoded_rounds", {})
+        held, text = cache.get(id(round_doc), (None, ""))
+        if held is not round_doc:
+            text = json.dumps(round_doc)
+            cache[id(round_doc)] = (round_doc, text)
+        return text
 
     def save(self, root: str | LakePath) -> LakePath:
         path = manifest_path(root, self.scan)
