@@ -27,6 +27,7 @@ from services.engine import process_chunk
 
 @dataclass(frozen=True)
 class PipelineRates:
+    scenario: str  # the config's name, as sampler_bench labels it ("kappa", "kappa0")
     chunk_size: int
     worker_sampled_points_per_s: float  # process_chunk, store = allowed+sample
     kernel_points_per_s: float
@@ -79,7 +80,7 @@ def pipeline_chunk_sizes(base: ScanSpec) -> tuple[int, ...]:
     return tuple(sorted({base.chunk_size, SCAN_DEFAULTS["chunk_size"]}))
 
 
-def measure_pipeline(base: ScanSpec, chunk_size: int, chunks: int, repeats: int) -> PipelineRates:
+def measure_pipeline(base: ScanSpec, scenario: str, chunk_size: int, chunks: int, repeats: int) -> PipelineRates:
     """Best-of-``repeats`` seconds per chunk of chunks 1 .. ``chunks`` (chunk 0 warms up), summed."""
     with tempfile.TemporaryDirectory(prefix="dsscan-pipeline-") as lake:
         sampled = dataclasses.replace(base, name="sampled", sampler="uniform", chunk_size=chunk_size,
@@ -105,6 +106,7 @@ def measure_pipeline(base: ScanSpec, chunk_size: int, chunks: int, repeats: int)
             seconds["durable"] += _best(lambda: _durable_write_table(table, folder / "pyarrow.parquet"), repeats)
             points += len(inside)
     return PipelineRates(
+        scenario=scenario,
         chunk_size=chunk_size,
         worker_sampled_points_per_s=chunks * chunk_size / seconds["sampled"],
         kernel_points_per_s=points / seconds["kernel"],
@@ -129,7 +131,7 @@ def format_pipeline(rates: list[PipelineRates]) -> str:
         ("... with fsync, as the lake writes (rows/s)", lambda r: f"{r.pyarrow_durable_rows_per_s:,.0f}"),
         ("  worker / pyarrow writing durably", lambda r: f"{r.all_over_pyarrow_durable:.0%}"),
     ]
-    header = ("one worker, best of the repeats, interleaved", *(f"chunks of {r.chunk_size:,}" for r in rates))
+    header = ("one worker, best of the repeats, interleaved", *(f"{r.scenario}, chunks of {r.chunk_size:,}" for r in rates))
     table = [header] + [(label, *(cell(r) for r in rates)) for label, cell in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row))

@@ -251,10 +251,11 @@ def points_around_the_benchmarks(rng: np.random.Generator, per_point: int, sprea
     return points
 
 
-def test_the_screen_drops_only_points_that_fail_a_screened_constraint_and_keeps_the_allowed_ones():
+@pytest.mark.parametrize("stage", [1, 2])
+def test_each_screen_drops_only_points_that_fail_one_of_its_constraints_and_keeps_the_allowed_ones(stage):
     """``screen_kernel`` (what run_kept evaluates) against ``run_batch``'s verdicts on points around the
     allowed benchmarks and across the domain: every allowed or flagged point survives, every dropped
-    one fails the g-2 band (or a parameter bound) in the full kernel, and some are dropped."""
+    one fails one of the stage's constraints in the full kernel, and many are dropped."""
     from dsscan.physics import kernel
 
     cset = load_constraint_set("datta2024")
@@ -267,22 +268,39 @@ def test_the_screen_drops_only_points_that_fail_a_screened_constraint_and_keeps_
     cons = kernel.compile_constraints(cset)
     block = kernel.allocate_buffers(kernel.BLOCK_POINTS, len(cset.constraints))
     survivors = np.empty(n, dtype=np.int64)
-    count = kernel.screen_kernel(arrays, kernel.kernel_constants(), kernel.kernel_tables(), cons, extra,
+    count = kernel.screen_kernel(arrays, kernel.kernel_constants(), kernel.kernel_tables(), cons, stage, extra,
                                  block.out, block.verdicts, block.scratch, survivors)
     _, verdicts = kernel.run_batch(points, cset).take()
     survived = np.zeros(n, dtype=bool)
     survived[survivors[:count]] = True
     assert np.all(np.diff(survivors[:count]) > 0)
     assert verdicts[-1].sum() > 100 and survived[verdicts[-1] | extra].all()
-    dropped = ~survived
-    screened_names = {c.name for c, screened in zip(cset.constraints, cons.screened) if screened}
-    assert "g_minus_2" in screened_names and "miniboone" not in screened_names
-    failed_a_screened = np.zeros(n, dtype=bool)
+    names = {c.name for c, c_stage in zip(cset.constraints, cons.stage) if c_stage == stage}
+    assert {1: {"g_minus_2", "m_nu4"}, 2: {"Bp_Kpnunu", "KL_pi0nunu", "ctau_S"}}[stage] <= names
+    assert not names & {"miniboone", "charm2", "Bs_mumu", "Kp_munuee"}
+    failed_one = np.zeros(n, dtype=bool)
     for c, constraint in enumerate(cset.constraints):
-        if constraint.name in screened_names:
-            failed_a_screened |= ~verdicts[c]
-    assert dropped.sum() > n // 4
-    np.testing.assert_array_equal(dropped, failed_a_screened & ~extra)
+        if constraint.name in names:
+            failed_one |= ~verdicts[c]
+    assert (~survived).sum() > n // 4
+    np.testing.assert_array_equal(~survived, failed_one & ~extra)
+
+
+@pytest.mark.parametrize("stage", [1, 2])
+def test_a_screen_computes_exactly_its_observables(stage):
+    """SCREEN_OBSERVABLES[stage] is what the stage writes: the other rows of a block stay untouched."""
+    from dsscan.physics import kernel
+
+    points = random_points(np.random.default_rng(17), 100, (1.1, 279.0))
+    arrays = readonly_float64(points[name] for name in kernel.PARAMETER_NAMES)
+    out = np.full((kernel.N_OBS, kernel.BLOCK_POINTS), np.nan)
+    scratch = np.empty((kernel.N_SCRATCH, kernel.BLOCK_POINTS))
+    compute = {1: kernel._g2_shifts, 2: kernel._widths_and_meson_decays}[stage]
+    compute(arrays, kernel.kernel_constants(), kernel.kernel_tables(), scratch, out, np.uint64(100))
+    written = {name for j, name in enumerate(kernel.OBSERVABLES) if np.isfinite(out[j, :100]).all()}
+    untouched = {name for j, name in enumerate(kernel.OBSERVABLES) if np.isnan(out[j]).all()}
+    assert written == set(kernel.SCREEN_OBSERVABLES[stage])
+    assert written | untouched == set(kernel.OBSERVABLES)
 
 
 def test_the_kept_rows_through_the_screen_are_the_full_kernels_bits_near_the_allowed_region():

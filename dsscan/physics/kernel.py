@@ -739,12 +739,25 @@ class CompiledConstraints(NamedTuple):
     scale: np.ndarray
     condition_column: np.ndarray  # int64, -1 where the constraint always applies
     condition_above: np.ndarray
-    screened: np.ndarray  # bool: judged by ``screen_kernel`` too (a SCREEN_OBSERVABLES or parameter column, a parameter condition)
+    stage: np.ndarray  # int64: the screen that judges it first (SCREEN_OBSERVABLES), 0 for the whole kernel only
 
 
-# What ``screen_kernel`` computes before the rest of the physics: a log and a table lookup per point
-# (a tenth of the kernel's work), while the g-2 band alone excludes 91 % of a kappa != 0 scan.
-SCREEN_OBSERVABLES = ("delta_a_mu", "delta_a_e")
+# What each of ``screen_kernel``'s stages computes before the rest of the physics. Stage 1: the g-2
+# shifts, a log and a table lookup a point (a tenth of the kernel's work), while the g-2 band alone
+# excludes 91 % of a uniform kappa != 0 scan. Stage 2, on the points stage 1 let through: the widths
+# of S and nu4 and the meson decays (the kernel's work but for the upscattering lookups, the B_s and
+# mixing observables, K -> mu nu S and the g-2 shifts: three quarters of it), while the B -> K nu nu
+# band, KOTO and the S decay length exclude about 97 % of the points at kappa = 0, where the g-2 band
+# does not apply. A constraint is judged at the first stage whose observables and the parameters
+# hold its column and its condition.
+SCREEN_OBSERVABLES = {
+    1: ("delta_a_mu", "delta_a_e"),
+    2: ("Gamma_S_GeV", "BR_S_gg", "BR_S_ee", "BR_S_mumu", "BR_S_nunu", "ctau_S_mm", "Gamma_nu4_GeV", "ctau_nu4_mm",
+        "g_bs_re", "g_bs_im", "g_sd_re", "g_sd_im", "BR_Bp_KpS", "BR_B0_Kst0S", "BR_Bp_KstpS", "BR_Kp_pipS",
+        "BR_KL_pi0S", "BR_KS_pi0S", "BR_Bp_Kpnunu", "BR_B0_Kst0nunu", "BR_Bp_Kstpnunu", "BR_B0_Kst0ee_lowq2",
+        "BR_Kp_pipnunu", "BR_KL_pi0nunu", "BR_KL_pi0ee", "BR_B0_Kst0nunu_NP", "BR_Bp_Kstpnunu_NP", "BR_Kp_pipnunu_NP",
+        "BR_KL_pi0gg_NP", "BR_KS_pi0gg_NP", "BR_Kp_pipgg_NP", "BR_B_Kgg_NP", "BR_B_Kstgg_NP"),
+}
 
 
 def _closed_interval(kind: str, lower: float, upper: float) -> tuple[float, float]:
@@ -775,7 +788,14 @@ def compile_constraints(cset: ConstraintSet) -> CompiledConstraints:
         cond_above.append(above)
     lower, upper = zip(*(_closed_interval(c.kind, c.lower, c.upper) for c in cset.constraints))
     column = [column_of(c.observable, c.name) for c in cset.constraints]
-    screen_columns = {index[name] for name in (*SCREEN_OBSERVABLES, *PARAMETER_NAMES)}
+
+    def stage_of(c: int) -> int:
+        if cond_col[c] != -1 and cond_col[c] < N_OBS:  # conditioned on an observable: the whole kernel
+            return 0
+        for stage, names in SCREEN_OBSERVABLES.items():
+            if column[c] >= N_OBS or column[c] in {index[name] for name in names}:
+                return stage
+        return 0
     return CompiledConstraints(
         column=np.array(column, dtype=np.int64),
         lower=np.array(lower),
@@ -783,8 +803,7 @@ def compile_constraints(cset: ConstraintSet) -> CompiledConstraints:
         scale=np.array([c.scale for c in cset.constraints]),
         condition_column=np.array(cond_col, dtype=np.int64),
         condition_above=np.array(cond_above),
-        screened=np.array([column[c] in screen_columns and (cond_col[c] == -1 or cond_col[c] >= N_OBS) for c in range(len(column))],
-                          dtype=np.bool_),
+        stage=np.array([stage_of(c) for c in range(len(column))], dtype=np.int64),
     )
 
 
@@ -831,21 +850,21 @@ def _evaluate_block(params, k, tab, cons, out, verdicts, scratch, start, stop):
     _measured_final_states(params, k, out, start, stop)
     _Bs_and_mixing(params, k, out, start, stop)
     _Kmunu_upscattering_g2(params, k, tab, scratch, out, start, stop)
-    _judge(cons, params, out, verdicts, start, stop, False)
+    _judge(cons, params, out, verdicts, start, stop, 0)
 
 
 @jit(inline="always")
-def _judge(cons, params, out, verdicts, start, stop, screened_only):
-    """Each constraint (or each screened one) judged over points start .. stop - 1 into the bytes
-    start // 8 ... of its verdict bitmap, and their AND into the last bitmap ("allowed")."""
-    column, lower, upper, scale, condition_column, condition_above, screened = cons
+def _judge(cons, params, out, verdicts, start, stop, stage):
+    """Each constraint (stage 0) or each of a screen's stage judged over points start .. stop - 1 into
+    the bytes start // 8 ... of its verdict bitmap, and their AND into the last bitmap ("allowed")."""
+    column, lower, upper, scale, condition_column, condition_above, stages = cons
     n_constraints = column.shape[0]
     allowed = verdicts[n_constraints]
     first, last = start // EIGHT, (stop + np.uint64(7)) // EIGHT
     for b in range(first, last):
         allowed[b] = 0xFF
     for c in range(n_constraints):
-        if screened_only and not screened[c]:
+        if stage != 0 and stages[c] != stage:
             continue
         x = _column(column[c], params, out)
         cond = _column(max(condition_column[c], 0), params, out)
@@ -913,49 +932,69 @@ def kept_kernel(params, k, tab, cons, extra, block_out, block_verdicts, scratch,
 
 
 @jit(inline="always")
-def _screen_applies(cons, params, n_block):
-    """Whether a screened constraint on an observable applies to some point of the block (one with no
-    condition always does)."""
-    column, condition_column, condition_above, screened = cons.column, cons.condition_column, cons.condition_above, cons.screened
-    for c in range(column.shape[0]):
-        if screened[c] and column[c] < N_OBS:
-            if condition_column[c] < 0:
+def _screen_applies(cons, params, n_block, stage):
+    """Whether one of a stage's constraints on an observable applies to some point of the block (one
+    with no condition always does)."""
+    for c in range(cons.column.shape[0]):
+        if cons.stage[c] == stage and cons.column[c] < N_OBS:
+            if cons.condition_column[c] < 0:
                 return True
-            cond = params[condition_column[c] - N_OBS]  # screened: the condition is a parameter
+            cond, above = params[cons.condition_column[c] - N_OBS], cons.condition_above[c]  # a parameter
             for b in range(n_block):
-                if cond[b] > condition_above[c]:
+                if cond[b] > above:
                     return True
     return False
 
 
+@jit(inline="always")
+def _g2_shifts(params, k, tab, scr, out, stop):
+    """Delta a_mu and Delta a_e of points 0 .. stop - 1, as ``_evaluate_block`` computes them."""
+    for i in range(stop):
+        scr[SCR.ln_m_S, i] = _ln_m_S(params, k, i)
+    for i in range(stop):
+        scr[SCR.g2_I_mu, i], scr[SCR.g2_I_e, i] = _g2_loop_integrals(k, tab, scr[SCR.ln_m_S, i])
+    for i in range(stop):
+        out[COL.delta_a_mu, i], out[COL.delta_a_e, i] = _delta_a_leptons(
+            params, k, i, scr[SCR.ln_m_S, i], scr[SCR.g2_I_mu, i], scr[SCR.g2_I_e, i])
+
+
+@jit(inline="always")
+def _widths_and_meson_decays(params, k, tab, scr, out, stop):
+    """``_evaluate_block``'s phases up to the measured final states, but the upscattering lookups."""
+    start = np.uint64(0)
+    _logs_and_electron_loop(params, k, scr, start, stop)
+    _muon_loop(params, k, scr, start, stop)
+    _table_lookups(params, k, tab, scr, start, stop)
+    _S_and_nu4_widths(params, k, tab, scr, out, start, stop)
+    _couplings_and_two_body(params, k, tab, scr, out, start, stop)
+    _measured_final_states(params, k, out, start, stop)
+
+
 @jit(nogil=True)
-def screen_kernel(params, k, tab, cons, extra, block_out, block_verdicts, scratch, survivors):
-    """The points worth the whole physics: those that pass every screened constraint (judged on
-    SCREEN_OBSERVABLES, computed as ``_evaluate_block`` computes them, and on the parameters), or
-    that are flagged in ``extra``. Their indices go to ``survivors``; returns how many. A point left
-    out fails a constraint exactly as it would in ``kept_kernel``, so it is neither allowed nor kept.
-    A block where no screened constraint on an observable applies (the g-2 band at kappa = 0) goes on
-    whole, unscreened."""
+def screen_kernel(params, k, tab, cons, stage, extra, block_out, block_verdicts, scratch, survivors):
+    """The points worth the next stage: those that pass every constraint of screen ``stage`` (judged
+    on SCREEN_OBSERVABLES[stage], computed as ``_evaluate_block`` computes them, and on the
+    parameters), or that are flagged in ``extra``. Their indices go to ``survivors``; returns how
+    many. A point left out fails a constraint exactly as it would in ``kept_kernel``, so it is
+    neither allowed nor kept. A block where none of the stage's constraints on an observable applies
+    (the g-2 band at kappa = 0) goes on whole, unscreened."""
     n = params[0].shape[0]
     allowed = block_verdicts[block_verdicts.shape[0] - 1]
     count = 0
     for block_start in range(0, n, BLOCK_POINTS):
         size = min(BLOCK_POINTS, n - block_start)
         block = _block_params(params, block_start, block_start + size)
-        if not _screen_applies(cons, block, size):  # the whole block goes on (the parameters are judged there)
+        if not _screen_applies(cons, block, size, stage):  # the whole block goes on (the parameters are judged there)
             for b in range(size):
                 survivors[count + b] = block_start + b
             count += size
             continue
         stop = np.uint64(size)
-        for i in range(stop):
-            scratch[SCR.ln_m_S, i] = _ln_m_S(block, k, i)
-        for i in range(stop):
-            scratch[SCR.g2_I_mu, i], scratch[SCR.g2_I_e, i] = _g2_loop_integrals(k, tab, scratch[SCR.ln_m_S, i])
-        for i in range(stop):
-            block_out[COL.delta_a_mu, i], block_out[COL.delta_a_e, i] = _delta_a_leptons(
-                block, k, i, scratch[SCR.ln_m_S, i], scratch[SCR.g2_I_mu, i], scratch[SCR.g2_I_e, i])
-        _judge(cons, block, block_out, block_verdicts, np.uint64(0), stop, True)
+        if stage == 1:
+            _g2_shifts(block, k, tab, scratch, block_out, stop)
+        else:
+            _widths_and_meson_decays(block, k, tab, scratch, block_out, stop)
+        _judge(cons, block, block_out, block_verdicts, np.uint64(0), stop, stage)
         for b in range(size):
             if (allowed[b >> 3] >> (b & 7)) & 1 or extra[block_start + b]:
                 survivors[count] = block_start + b
@@ -1041,8 +1080,8 @@ class KeptRows(NamedTuple):
 def run_kept(params: dict[str, np.ndarray], cset: ConstraintSet, extra: np.ndarray) -> KeptRows:
     """Evaluate domain-checked parameter arrays, keeping the allowed points and those flagged in
     ``extra`` (bool per point): the physics of ``run_batch`` without writing every point's
-    observables to memory (``kept_kernel``), and only for the points ``screen_kernel`` lets through
-    when the set has screened constraints."""
+    observables to memory (``kept_kernel``), and only for the points that both of ``screen_kernel``'s
+    stages let through."""
     arrays = readonly_float64(params[name] for name in PARAMETER_NAMES)
     extra = np.ascontiguousarray(extra, dtype=np.bool_)
     n, n_rows = len(arrays[0]), len(cset.constraints) + 1
@@ -1050,12 +1089,14 @@ def run_kept(params: dict[str, np.ndarray], cset: ConstraintSet, extra: np.ndarr
     block = allocate_buffers(BLOCK_POINTS, len(cset.constraints))
     _check_compiled_layout()
     subset = None  # the indices of the points evaluated, when not all of them
-    if cons.screened.any():
-        survivors = _pool_array((n,), np.int64)[0]
-        count = screen_kernel(arrays, k, tab, cons, extra, block.out, block.verdicts, block.scratch, survivors)
-        if count < n:  # evaluate only these, copied together
-            subset = survivors[:count]
-            arrays, extra, n = readonly_float64(a[subset] for a in arrays), extra[subset], count
+    for stage in SCREEN_OBSERVABLES:
+        if (cons.stage == stage).any():
+            survivors = _pool_array((n,), np.int64)[0]
+            count = screen_kernel(arrays, k, tab, cons, stage, extra, block.out, block.verdicts, block.scratch, survivors)
+            if count < n:  # go on with these only, copied together
+                chosen = survivors[:count]
+                subset = chosen if subset is None else subset[chosen]
+                arrays, extra, n = readonly_float64(a[chosen] for a in arrays), extra[chosen], count
     # room for every point, from Arrow's pool (which keeps it for the next batch: no page faults)
     observables, verdicts, rows = (_pool_array(shape, dtype)[0] for shape, dtype in
                                    (((N_OBS, n), np.float64), ((n_rows, n), np.uint8), ((n,), np.int64)))

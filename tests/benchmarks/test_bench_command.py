@@ -50,7 +50,9 @@ def test_dsscan_bench_samplers_measures_both_samplers_and_the_worker_side_by_sid
         assert set(result[scenario]["coverage_all"]) == pairs
         assert all(0 <= share <= 1 for share in result[scenario]["coverage_all"].values())
     assert "kappa_TeV" in result["kappa"]["chi2"] and "kappa_TeV" not in result["kappa0"]["chi2"]  # fixed at 0
-    assert [rates["chunk_size"] for rates in result["pipeline"]] == [2_000, 200_000]  # the config's and the default
+    # the config's chunk size and the default one, then the kappa = 0 variant at the config's
+    assert [(rates["scenario"], rates["chunk_size"]) for rates in result["pipeline"]] == [
+        ("kappa", 2_000), ("kappa", 200_000), ("kappa0", 2_000)]
     for rates in result["pipeline"]:
         for key in ("worker_sampled_points_per_s", "kernel_points_per_s", "worker_all_points_per_s", "pyarrow_rows_per_s",
                     "pyarrow_file_rows_per_s", "pyarrow_durable_rows_per_s", "worker_over_kernel", "all_over_pyarrow"):
