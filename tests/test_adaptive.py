@@ -136,6 +136,27 @@ def test_an_adaptive_scan_records_its_rounds_and_weighted_counts_estimate_prior_
     assert abs(estimate - 40 / 140 * 0.5) < 4 * error
 
 
+def test_a_stored_rows_weight_is_its_planned_weight_when_only_some_rows_are_stored(write_config, tmp_path):
+    """Weights are computed for the stored rows only (allowed, sampled), after the domain check drops
+    points (m_S >= m_nu4 here): each stored row's weight is the bits ``chunk_points`` plans for it."""
+    import dataclasses
+
+    doc = config_doc(scan={"name": "some", "points": POINTS, "chunk_size": CHUNK, "sampler": "adaptive", "round_points": ROUND,
+                           "defensive_share": SHARE, "store": "allowed+sample", "sample_rate": 0.3},
+                     parameters={"m_nu4_MeV": {"range": [100, 700]}})
+    spec = load_config(write_config(doc), lake_root=str(tmp_path))
+    manifest = run_scan(spec, make_engine("local"))
+    assert manifest.totals()["outside_domain"] > 0 and 0 < manifest.totals()["rows"] < POINTS // 2
+    table = stored(tmp_path)
+    planned_weight = {}
+    for index in range(spec.n_chunks):
+        planned = chunk_points(dataclasses.replace(spec, proposal=manifest.rounds[spec.round_of(index)]), index)
+        planned_weight.update(zip(planned["point_id"].tolist(), planned[WEIGHT].view(np.uint64).tolist()))
+    stored_weight = table.column(WEIGHT).to_numpy().view(np.uint64)
+    assert (stored_weight != np.float64(1).view(np.uint64)).sum() > 100
+    assert stored_weight.tolist() == [planned_weight[i] for i in table.column("point_id").to_pylist()]
+
+
 def test_the_resolved_adaptive_config_reads_back(adaptive_config, write_config):
     spec = load_config(adaptive_config)
     assert (spec.round_points, spec.defensive_share, spec.n_rounds) == (ROUND, SHARE, 3)
