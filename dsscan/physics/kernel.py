@@ -747,7 +747,7 @@ class CompiledConstraints(NamedTuple):
 # excludes 91 % of a uniform kappa != 0 scan. Stage 2, on the points stage 1 let through: the widths
 # of S and nu4 and the meson decays (the kernel's work but for the upscattering lookups, the B_s and
 # mixing observables, K -> mu nu S and the g-2 shifts: three quarters of it), while the B -> K nu nu
-# band, KOTO and the S decay length exclude about 97 % of the points at kappa = 0, where the g-2 band
+# band, KOTO and the S decay length exclude 99.8 % of the points at kappa = 0, where the g-2 band
 # does not apply. A constraint is judged at the first stage whose observables and the parameters
 # hold its column and its condition.
 SCREEN_OBSERVABLES = {
