@@ -243,7 +243,7 @@ def draw_points(proposal: dict | None, dims: int, count: int, rng: np.random.Gen
 # multi-threaded BLAS on a machine whose cores the workers hold runs them ~20x slower.
 
 
-LANES = 8  # the covariance sums run over points in 8 interleaved partial sums (independent chains)
+LANES = 8  # the covariance sums run over points in 8 interleaved partial sums s0 .. s7 (independent chains)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -341,7 +341,8 @@ def _weighted_em(z: np.ndarray, weight: np.ndarray, components: int, rng: np.ran
     mixture = np.full(components, 1.0 / components)
     if start is not None:
         start_mixture, start_means, start_covs = start
-        if len(start_mixture) > components:  # fewer points than before: the heaviest Gaussians go on
+        whole = len(start_mixture) <= components
+        if not whole:  # fewer points than before: the heaviest Gaussians go on
             heaviest = np.sort(np.argsort(-start_mixture)[:components])
             start_mixture = start_mixture[heaviest] / start_mixture[heaviest].sum()
             start_means, start_covs = start_means[heaviest], start_covs[heaviest]
@@ -349,7 +350,7 @@ def _weighted_em(z: np.ndarray, weight: np.ndarray, components: int, rng: np.ran
         mixture = np.concatenate([start_mixture * kept / components, mixture[kept:]])
         means = np.concatenate([start_means, means[kept:]])
         covs = np.concatenate([start_covs, covs[kept:]])
-    iterations = WARM_EM_ITERATIONS if start is not None and kept == components else EM_ITERATIONS
+    iterations = WARM_EM_ITERATIONS if start is not None and whole and kept == components else EM_ITERATIONS
     previous = -np.inf
     for _ in range(iterations):
         log_p = _log_gaussians(z, means, covs) + np.log(mixture)[:, None]  # [Gaussian, point]

@@ -86,7 +86,8 @@ class Manifest:
     format: int = MANIFEST_FORMAT
     environment: dict[str, Any] = field(default_factory=environment_info)  # of the process that started the scan
     # sampler = "adaptive": per round (from 0), the proposal its chunks draw from, fitted on the
-    # earlier rounds ({"round": r, "proposal": None} draws from the prior)
+    # earlier rounds ({"round": r, "proposal": None} draws from the prior); a round is appended whole
+    # and never changed (to_json encodes each once)
     rounds: list[dict[str, Any]] = field(default_factory=list)
 
     def record(self, chunk: ChunkRecord) -> None:
@@ -98,9 +99,9 @@ class Manifest:
 
     def to_json(self) -> str:
         """The manifest as JSON, a line per field, chunk record and round: each encoded by json's C
-        encoder (``indent`` would take its pure-Python one), a round once per process (a recorded
-        round never changes, and an adaptive scan's hundred proposals took most of a save's time),
-        without ``dataclasses.asdict``'s deep copy."""
+        encoder (``indent`` would take its pure-Python one), a round once per manifest object (an
+        adaptive scan's hundred proposals took most of a save's time), without ``dataclasses.asdict``'s
+        deep copy."""
         doc = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         lines = {"chunks": [json.dumps(vars(self.chunks[i])) for i in sorted(self.chunks)],
                  "rounds": [self._round_json(r) for r in self.rounds]}

@@ -136,10 +136,15 @@ def test_an_adaptive_scan_records_its_rounds_and_weighted_counts_estimate_prior_
     assert abs(estimate - 40 / 140 * 0.5) < 4 * error
 
 
-def test_a_stored_rows_weight_is_its_planned_weight_when_only_some_rows_are_stored(write_config, tmp_path):
-    """Weights are computed for the stored rows only (allowed, sampled), after the domain check drops
-    points (m_S >= m_nu4 here): each stored row's weight is the bits ``chunk_points`` plans for it."""
+def test_a_stored_rows_weight_is_its_planned_weight_when_only_some_rows_are_stored(write_config, tmp_path, monkeypatch):
+    """Weights are computed for the stored rows only (allowed, sampled), batch by batch within a chunk
+    (batches of 300 here), after the domain check drops points (m_S >= m_nu4 here): each stored row's
+    weight is the bits ``chunk_points`` plans for it."""
     import dataclasses
+
+    from services import engine
+
+    monkeypatch.setattr(engine, "KERNEL_BATCH_POINTS", 300)
 
     doc = config_doc(scan={"name": "some", "points": POINTS, "chunk_size": CHUNK, "sampler": "adaptive", "round_points": ROUND,
                            "defensive_share": SHARE, "store": "allowed+sample", "sample_rate": 0.3},
@@ -155,6 +160,8 @@ def test_a_stored_rows_weight_is_its_planned_weight_when_only_some_rows_are_stor
     stored_weight = table.column(WEIGHT).to_numpy().view(np.uint64)
     assert (stored_weight != np.float64(1).view(np.uint64)).sum() > 100
     assert stored_weight.tolist() == [planned_weight[i] for i in table.column("point_id").to_pylist()]
+    again = Manifest.load(manifest_path(tmp_path, "some"))  # the rounds read back as they were written
+    assert again.rounds == manifest.rounds and again.to_json() == manifest.to_json()
 
 
 def test_the_resolved_adaptive_config_reads_back(adaptive_config, write_config):

@@ -748,8 +748,8 @@ class CompiledConstraints(NamedTuple):
 # of S and nu4 and the meson decays (the kernel's work but for the upscattering lookups, the B_s and
 # mixing observables, K -> mu nu S and the g-2 shifts: three quarters of it), while the B -> K nu nu
 # band, KOTO and the S decay length exclude 99.8 % of the points at kappa = 0, where the g-2 band
-# does not apply. A constraint is judged at the first stage whose observables and the parameters
-# hold its column and its condition.
+# does not apply. A constraint is judged at the first stage whose observables or the parameters hold
+# its column, when its condition, if any, is on a parameter (else by the whole kernel only).
 SCREEN_OBSERVABLES = {
     1: ("delta_a_mu", "delta_a_e"),
     2: ("Gamma_S_GeV", "BR_S_gg", "BR_S_ee", "BR_S_mumu", "BR_S_nunu", "ctau_S_mm", "Gamma_nu4_GeV", "ctau_nu4_mm",
@@ -855,8 +855,8 @@ def _evaluate_block(params, k, tab, cons, out, verdicts, scratch, start, stop):
 
 @jit(inline="always")
 def _judge(cons, params, out, verdicts, start, stop, stage):
-    """Each constraint (stage 0) or each of a screen's stage judged over points start .. stop - 1 into
-    the bytes start // 8 ... of its verdict bitmap, and their AND into the last bitmap ("allowed")."""
+    """Each constraint (stage 0) or each of a stage's constraints judged over points start .. stop - 1
+    into the bytes start // 8 ... of its verdict bitmap, and their AND into the last bitmap ("allowed")."""
     column, lower, upper, scale, condition_column, condition_above, stages = cons
     n_constraints = column.shape[0]
     allowed = verdicts[n_constraints]
@@ -976,24 +976,22 @@ def screen_kernel(params, k, tab, cons, stage, extra, block_out, block_verdicts,
     on SCREEN_OBSERVABLES[stage], computed as ``_evaluate_block`` computes them, and on the
     parameters), or that are flagged in ``extra``. Their indices go to ``survivors``; returns how
     many. A point left out fails a constraint exactly as it would in ``kept_kernel``, so it is
-    neither allowed nor kept. A block where none of the stage's constraints on an observable applies
-    (the g-2 band at kappa = 0) goes on whole, unscreened."""
+    neither allowed nor kept. In a block where none of the stage's constraints on an observable
+    applies (the g-2 band at kappa = 0) the observables are not computed."""
     n = params[0].shape[0]
     allowed = block_verdicts[block_verdicts.shape[0] - 1]
     count = 0
     for block_start in range(0, n, BLOCK_POINTS):
         size = min(BLOCK_POINTS, n - block_start)
         block = _block_params(params, block_start, block_start + size)
-        if not _screen_applies(cons, block, size, stage):  # the whole block goes on (the parameters are judged there)
-            for b in range(size):
-                survivors[count + b] = block_start + b
-            count += size
-            continue
         stop = np.uint64(size)
-        if stage == 1:
-            _g2_shifts(block, k, tab, scratch, block_out, stop)
-        else:
-            _widths_and_meson_decays(block, k, tab, scratch, block_out, stop)
+        if _screen_applies(cons, block, size, stage):
+            if stage == 1:
+                _g2_shifts(block, k, tab, scratch, block_out, stop)
+            else:
+                _widths_and_meson_decays(block, k, tab, scratch, block_out, stop)
+        # else a constraint on the stage's observables applies to no point here: it passes them all
+        # whatever the rows hold, and the constraints on parameters are judged all the same
         _judge(cons, block, block_out, block_verdicts, np.uint64(0), stop, stage)
         for b in range(size):
             if (allowed[b >> 3] >> (b & 7)) & 1 or extra[block_start + b]:
@@ -1101,9 +1099,9 @@ def run_kept(params: dict[str, np.ndarray], cset: ConstraintSet, extra: np.ndarr
     observables, verdicts, rows = (_pool_array(shape, dtype)[0] for shape, dtype in
                                    (((N_OBS, n), np.float64), ((n_rows, n), np.uint8), ((n,), np.int64)))
     kept, allowed = kept_kernel(arrays, k, tab, cons, extra, block.out, block.verdicts, block.scratch, observables, verdicts, rows)
-    rows = rows[:kept] if subset is None else subset[rows[:kept]]
+    rows = rows[:kept].copy() if subset is None else subset[rows[:kept]]
     # copies of the kept points, so that the pool gets its buffers back for the next batch
-    return KeptRows(rows.copy(), observables[:, :kept].copy(), verdicts[:, :kept].view(np.bool_).copy(), int(allowed))
+    return KeptRows(rows, observables[:, :kept].copy(), verdicts[:, :kept].view(np.bool_).copy(), int(allowed))
 
 
 def run_kernel(arrays: tuple[np.ndarray, ...], cons: CompiledConstraints, buffers: KernelBuffers) -> None:
