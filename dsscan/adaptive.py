@@ -50,8 +50,10 @@ MIN_FIT_POINTS = 100  # fewer allowed points than this: fit on the nearly-allowe
 MAX_FIT_POINTS = 5_000  # more are thinned to this many (the fit's cost, not its accuracy, grows)
 MIN_EFFECTIVE_SHARE = 0.1  # the fit's weights are tempered (w^beta) until their effective size is this share
 EM_ITERATIONS = 100
-# a fit started from the previous round's whole mixture continues that round's EM on nearly the same
-# points (one round more of them): it runs at most this many iterations, which add up over the rounds
+# a fit started from the previous round's mixture (or its heaviest Gaussians, when fewer points allow
+# fewer) continues that round's EM on nearly the same points (one round more of them): it runs at
+# most this many iterations, which add up over the rounds; one that tops up new Gaussians runs up to
+# EM_ITERATIONS
 WARM_EM_ITERATIONS = 8
 EM_TOLERANCE = 1e-4  # stop when the mean log-likelihood per point changes less than this
 COVARIANCE_FLOOR = 1e-2  # of the fitted points' own variance per dimension, added to every Gaussian's
@@ -341,8 +343,7 @@ def _weighted_em(z: np.ndarray, weight: np.ndarray, components: int, rng: np.ran
     mixture = np.full(components, 1.0 / components)
     if start is not None:
         start_mixture, start_means, start_covs = start
-        whole = len(start_mixture) <= components
-        if not whole:  # fewer points than before: the heaviest Gaussians go on
+        if len(start_mixture) > components:  # fewer points than before: the heaviest Gaussians go on
             heaviest = np.sort(np.argsort(-start_mixture)[:components])
             start_mixture = start_mixture[heaviest] / start_mixture[heaviest].sum()
             start_means, start_covs = start_means[heaviest], start_covs[heaviest]
@@ -350,7 +351,7 @@ def _weighted_em(z: np.ndarray, weight: np.ndarray, components: int, rng: np.ran
         mixture = np.concatenate([start_mixture * kept / components, mixture[kept:]])
         means = np.concatenate([start_means, means[kept:]])
         covs = np.concatenate([start_covs, covs[kept:]])
-    iterations = WARM_EM_ITERATIONS if start is not None and whole and kept == components else EM_ITERATIONS
+    iterations = WARM_EM_ITERATIONS if start is not None and kept == components else EM_ITERATIONS
     previous = -np.inf
     for _ in range(iterations):
         log_p = _log_gaussians(z, means, covs) + np.log(mixture)[:, None]  # [Gaussian, point]
