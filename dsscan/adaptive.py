@@ -245,9 +245,6 @@ def draw_points(proposal: dict | None, dims: int, count: int, rng: np.random.Gen
 # multi-threaded BLAS on a machine whose cores the workers hold runs them ~20x slower.
 
 
-LANES = 8  # the covariance sums run over points in 8 interleaved partial sums s0 .. s7 (independent chains)
-
-
 @njit(cache=True, nogil=True, error_model="numpy")
 def _log_gaussians_into(zt, means, lower, out):
     """out[k, i] = log N(z_i; mu_k, L_k L_k^T) for z_i = zt[:, i]: y = L_k^-1 (z_i - mu_k) by forward
@@ -289,7 +286,7 @@ def _log_gaussians(z: np.ndarray, means: np.ndarray, covs: np.ndarray) -> np.nda
 def _weighted_covs_into(zt, resp, means, out):
     """out[k] = sum_i resp[k, i] (z_i - mu_k)(z_i - mu_k)^T / sum_i resp[k, i] for z_i = zt[:, i]."""
     d, n = zt.shape
-    whole = n - n % LANES
+    whole = n - n % 8
     centred = np.empty((d, n))
     weighted = np.empty((d, n))
     for k in range(means.shape[0]):
@@ -305,9 +302,10 @@ def _weighted_covs_into(zt, resp, means, out):
             wa = weighted[a]
             for b in range(a + 1):
                 cb = centred[b]
-                # LANES independent partial sums (a fixed order: the same bits on every run)
+                # eight independent partial sums over interleaved points (independent chains, which
+                # pipeline; a fixed order: the same bits on every run)
                 s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
-                for i in range(0, whole, LANES):
+                for i in range(0, whole, 8):
                     s0 += wa[i] * cb[i]
                     s1 += wa[i + 1] * cb[i + 1]
                     s2 += wa[i + 2] * cb[i + 2]

@@ -789,13 +789,13 @@ def compile_constraints(cset: ConstraintSet) -> CompiledConstraints:
     lower, upper = zip(*(_closed_interval(c.kind, c.lower, c.upper) for c in cset.constraints))
     column = [column_of(c.observable, c.name) for c in cset.constraints]
 
+    stage_of_column = {index[name]: stage for stage, names in SCREEN_OBSERVABLES.items() for name in names}
+    stage_of_column.update({index[name]: min(SCREEN_OBSERVABLES) for name in PARAMETER_NAMES})  # the first stage
+
     def stage_of(c: int) -> int:
         if cond_col[c] != -1 and cond_col[c] < N_OBS:  # conditioned on an observable: the whole kernel
             return 0
-        for stage, names in SCREEN_OBSERVABLES.items():
-            if column[c] >= N_OBS or column[c] in {index[name] for name in names}:
-                return stage
-        return 0
+        return stage_of_column.get(column[c], 0)
     return CompiledConstraints(
         column=np.array(column, dtype=np.int64),
         lower=np.array(lower),
