@@ -15,8 +15,13 @@ estimates n times the prior integral without bias, and w = 1 / q <= 1 / c: no re
 is lost and no weight can blow up.
 
 g is fitted by weighted EM (Dempster, Laird, Rubin 1977), started from the previous round's g, on
-the allowed points of all earlier rounds, weighted by their own importance weights, so that g approaches the prior restricted to the
-allowed region (the proposal of least variance for counting allowed points); when a few points carry
+the allowed points of the last ``FIT_ROUNDS`` rounds, each weighted by the balance heuristic across
+those rounds' proposals (prior / the rounds' mean proposal density, as adaptive multiple importance
+sampling does: Cornuet et al., Scand. J. Stat. 39 (2012) 798), so that g approaches the prior
+restricted to the allowed region (the proposal of least variance for counting allowed points). A
+row's own weight would do as well on average, but a row that its round drew where that round's g was
+thin weighs up to 1 / defensive_share however well later rounds cover the place; fitted on such
+weights, g kept the first rounds' narrow shape for tens of rounds. When a few points carry
 most of the weight, the weights are tempered (w^beta, beta < 1) so that g is not fitted to a handful
 of points, which would collapse a Gaussian onto them. While the earlier
 rounds hold too few allowed points, it is fitted on the stored points that fail the fewest
@@ -48,6 +53,10 @@ MAX_COMPONENTS = 8  # Gaussians of g
 FIT_POINTS_PER_COMPONENT = 40  # fewer fitted points per Gaussian make its covariance noise
 MIN_FIT_POINTS = 100  # fewer allowed points than this: fit on the nearly-allowed ones
 MAX_FIT_POINTS = 5_000  # more are thinned to this many (the fit's cost, not its accuracy, grows)
+# g is fitted on the rows of the last FIT_ROUNDS rounds, weighted by the balance heuristic over those
+# rounds' proposals (``balance_weights``): weighing a row costs one proposal density per round of the window
+FIT_ROUNDS = 10
+FIT_ROWS_PER_ROUND = MAX_FIT_POINTS // FIT_ROUNDS  # a round's allowed rows are thinned to about this many
 MIN_EFFECTIVE_SHARE = 0.1  # the fit's weights are tempered (w^beta) until their effective size is this share
 EM_ITERATIONS = 100
 # a fit started from the previous round's mixture (or its heaviest Gaussians, when fewer points allow
@@ -397,8 +406,37 @@ def fit(unit: np.ndarray, weight: np.ndarray, defensive_share: float, rng: np.ra
 
 
 def effective_size(weight: np.ndarray) -> float:
-    """Kish's effective sample size (sum w)^2 / sum w^2."""
-    return float(weight.sum() ** 2 / (weight**2).sum())
+    """Kish's effective sample size (sum w)^2 / sum w^2 (0 for no weights)."""
+    return float(weight.sum() ** 2 / (weight**2).sum()) if len(weight) else 0.0
+
+
+def balance_weights(unit: np.ndarray, proposals: list[dict | None]) -> np.ndarray:
+    """1 / (mean of q_s(u) over ``proposals``, the proposals of the rounds that drew the points
+    ``unit``; None is the prior, q = 1): the balance heuristic across rounds (Veach & Guibas 1995;
+    AMIS, Cornuet et al., Scand. J. Stat. 39 (2012) 798). Each round drew as many points, so the
+    weighted rows estimate prior integrals as a round's own weights do, but a row drawn where its own
+    round's proposal was thin and a later one is not no longer carries a weight of up to
+    1 / defensive_share: the fit sees the allowed region, not the gaps of the first proposals."""
+    density = np.zeros(len(unit))
+    for doc in proposals:
+        density += 1.0 if doc is None else 1.0 / Proposal(doc).weights(unit, doc["defensive_share"])
+    return len(proposals) / density
+
+
+def thin(weight: np.ndarray, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """About ``size`` of the rows with weights ``weight``: row i kept with probability
+    p_i = min(1, w_i / tau), sum p_i = size, its weight then w_i / p_i (unbiased; the heavy rows, rare
+    and the most informative, are all kept). Returns (kept row indices, their weights)."""
+    if len(weight) <= size:
+        return np.arange(len(weight)), weight
+    heaviest_first = np.sort(weight)[::-1]
+    lighter = np.cumsum(heaviest_first[::-1])[::-1]  # lighter[k] = sum of all but the k heaviest
+    pinned = np.arange(size)
+    tau = lighter[:size] / (size - pinned)
+    k = int(np.flatnonzero(heaviest_first[:size] <= tau)[0])  # the k heaviest are kept for sure
+    keep = np.minimum(1.0, weight / tau[k])
+    kept = np.flatnonzero(rng.random(len(weight)) < keep)
+    return kept, weight[kept] / keep[kept]
 
 
 def tempering(weight: np.ndarray) -> float:

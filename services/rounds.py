@@ -7,20 +7,23 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dsscan import adaptive
 from dsscan.config import ScanSpec
 from dsscan.constraints import load_constraint_set
+from dsscan.plan import POINT_ID, WEIGHT
 from lake.layout import scan_dir
 from lake.manifest import ChunkRecord, Manifest
 from lake.storage import arrow_location
 
 FIT_STREAM = 2  # the fit's random stream: SeedSequence([seed, round, 2]), apart from every chunk's
+THIN_STREAM = 3  # the thinning of a round's allowed rows: SeedSequence([seed, round, 3])
 
 
 def round_chunks(spec: ScanSpec, round_index: int) -> range:
@@ -28,61 +31,81 @@ def round_chunks(spec: ScanSpec, round_index: int) -> range:
     return range(round_index * per_round, min(spec.n_chunks, (round_index + 1) * per_round))
 
 
+class RoundRows(NamedTuple):
+    """Stored rows of one finished round as a fit uses them."""
+
+    unit: np.ndarray  # [rows, free parameters]: unit-cube coordinates
+    scale: np.ndarray  # what a row stands for beyond itself: 1 / sample_rate for a sampled rejected row, 1 / p for a row kept with probability p
+    failed: np.ndarray  # failed constraints per row
+
+
 class EarlierRows:
-    """The stored rows of the finished rounds as the fits use them: unit-cube coordinates, fit weights
-    and failed-constraint counts, kept between fits, so a chunk file is read once for its allowed
-    rows (and, while the earlier rounds hold too few allowed points, once for all its rows) instead
-    of before every later round's fit."""
+    """The stored rows of the finished rounds as the fits use them, kept between fits: a round's
+    allowed rows are read once (thinned to about ``adaptive.FIT_ROWS_PER_ROUND``, the heavy ones
+    kept: ``adaptive.thin``), and, while the allowed rows are too few for a fit, all its stored
+    rows once, instead of every earlier round's files before every later round's fit."""
 
     def __init__(self, spec: ScanSpec):
         self.spec = spec
         self.verdicts = [f"pass_{name}" for name in load_constraint_set(spec.constraints).names]
-        self._read: dict[tuple[str, str, bool], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._read: dict[tuple[int, bool], RoundRows] = {}
 
-    def before(self, manifest: Manifest, round_index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The rows of the rounds before ``round_index`` (only the allowed rows when they are enough
-        for a fit)."""
-        earlier = [r for r in manifest.chunks.values() if self.spec.round_of(r.index) < round_index]
-        only_allowed = sum(r.allowed for r in earlier) >= adaptive.MIN_FIT_POINTS
-        if only_allowed:  # all rows are never needed again
-            self._read = {key: rows for key, rows in self._read.items() if key[2]}
-        files = sorted({(r.file, r.sha256) for r in earlier})
-        parts = [self._file_rows(file, sha256, only_allowed) for file, sha256 in files]
-        if not parts:
-            return np.empty((0, len(self.spec.free_parameters))), np.empty(0), np.empty(0, dtype=np.int64)
-        return tuple(np.concatenate(blocks) for blocks in zip(*parts))
-
-    def _file_rows(self, file: str, sha256: str, only_allowed: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        key = (file, sha256, only_allowed)
+    def of_round(self, manifest: Manifest, round_index: int, only_allowed: bool) -> RoundRows:
+        key = (round_index, only_allowed)
         if key not in self._read:
-            self._read[key] = self._read_file(file, only_allowed)
+            self._read[key] = self._read_round(manifest, round_index, only_allowed)
         return self._read[key]
 
-    def _read_file(self, file: str, only_allowed: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _read_round(self, manifest: Manifest, round_index: int, only_allowed: bool) -> RoundRows:
         spec, free = self.spec, self.spec.free_parameters
-        location, fs = arrow_location(scan_dir(spec.lake_root, spec.name) / file)
-        table = pq.read_table(location, filesystem=fs, columns=[*free, "weight", "sampled", *self.verdicts],
-                              filters=[("allowed", "==", True)] if only_allowed else None)
+        records = [r for r in manifest.chunks.values() if spec.round_of(r.index) == round_index]
+        tables = []
+        for file, _ in sorted({(r.file, r.sha256) for r in records}):
+            location, fs = arrow_location(scan_dir(spec.lake_root, spec.name) / file)
+            tables.append(pq.read_table(location, filesystem=fs, columns=[POINT_ID, *free, WEIGHT, "sampled", *self.verdicts],
+                                        filters=[("allowed", "==", True)] if only_allowed else None))
+        if not tables:
+            return RoundRows(np.empty((0, len(free))), np.empty(0), np.empty(0, dtype=np.int64))
+        table = pa.concat_tables(tables)
+        table = table.take(pc.sort_indices(table.column(POINT_ID)))  # the same rows in the same order on every engine
         unit = np.column_stack([adaptive.from_range(table.column(n).to_numpy(), spec.parameters[n]) for n in free])
-        weight = table.column("weight").to_numpy()
+        scale = np.ones(len(table))
         if spec.sample_rate is not None:  # a stored rejected row stands for 1/sample_rate of them
-            weight = np.where(table.column("sampled").to_numpy(zero_copy_only=False), weight / spec.sample_rate, weight)
-        failed = np.zeros(len(weight), dtype=np.int64)
+            scale[table.column("sampled").to_numpy(zero_copy_only=False)] /= spec.sample_rate
+        failed = np.zeros(len(table), dtype=np.int64)
         for verdict in self.verdicts:
             failed += pc.invert(table.column(verdict)).to_numpy(zero_copy_only=False)
-        return unit, weight, failed
+        if only_allowed:
+            rng = np.random.default_rng([spec.seed, round_index, THIN_STREAM])
+            kept, weight = adaptive.thin(table.column(WEIGHT).to_numpy(), adaptive.FIT_ROWS_PER_ROUND, rng)
+            scale = weight / table.column(WEIGHT).to_numpy()[kept]
+            unit, failed = unit[kept], failed[kept]
+        return RoundRows(unit, scale, failed)
+
+    def window(self, manifest: Manifest, rounds: range, only_allowed: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The rows of ``rounds`` (unit coordinates, weights, failed constraints), weighted by the
+        balance heuristic over those rounds' proposals (``adaptive.balance_weights``)."""
+        parts = [self.of_round(manifest, r, only_allowed) for r in rounds]
+        unit = np.concatenate([p.unit for p in parts])
+        proposals = [manifest.rounds[r]["proposal"] for r in rounds]
+        weight = np.concatenate([p.scale for p in parts]) * adaptive.balance_weights(unit, proposals)
+        return unit, weight, np.concatenate([p.failed for p in parts])
 
 
 def round_record(spec: ScanSpec, manifest: Manifest, round_index: int, rows: EarlierRows) -> dict:
-    """The manifest's record of round ``round_index``: its proposal, fitted on the earlier rounds
-    (none, i.e. the prior, for round 0 or when they stored no row)."""
+    """The manifest's record of round ``round_index``: its proposal, fitted on the last
+    ``adaptive.FIT_ROUNDS`` rounds (none, i.e. the prior, for round 0 or when they stored no row):
+    on their allowed rows when these are enough, else on all their stored rows."""
     if round_index == 0:
         return {"round": 0, "proposal": None}
-    unit, weight, target = adaptive.fit_points(*rows.before(manifest, round_index))
+    window = range(max(0, round_index - adaptive.FIT_ROUNDS), round_index)
+    allowed = sum(r.allowed for r in manifest.chunks.values() if spec.round_of(r.index) in window)
+    unit, weight, failed = rows.window(manifest, window, only_allowed=allowed >= adaptive.MIN_FIT_POINTS)
+    unit, weight, target = adaptive.fit_points(unit, weight, failed)
     if len(unit) == 0:
         return {"round": round_index, "proposal": None}
     rng = np.random.default_rng([spec.seed, round_index, FIT_STREAM])
-    previous = manifest.rounds[round_index - 1]["proposal"] if len(manifest.rounds) >= round_index else None
+    previous = manifest.rounds[round_index - 1]["proposal"]
     return {"round": round_index, "proposal": adaptive.fit(unit, weight, spec.defensive_share, rng, target, previous)}
 
 

@@ -107,6 +107,51 @@ def test_every_weight_is_the_prior_over_the_proposal_density_computed_independen
     np.testing.assert_allclose(weight, 1 / (share + (1 - share) * g), rtol=1e-12)
 
 
+def test_thinning_keeps_every_heavy_row_and_its_weighted_sums_stay_unbiased():
+    """``adaptive.thin`` against tau found by bisection: a row with w >= tau is kept in every draw,
+    the others with probability w / tau; the kept count is ``size`` on average and the kept weights
+    sum to the total on average."""
+    rng = np.random.default_rng(11)
+    weight = rng.lognormal(0.0, 3.0, size=20_000)
+    size = 500
+    low, high = 0.0, weight.sum()
+    for _ in range(200):  # sum min(1, w / tau) = size
+        tau = 0.5 * (low + high)
+        low, high = (tau, high) if np.minimum(1.0, weight / tau).sum() > size else (low, tau)
+    heavy = np.flatnonzero(weight >= high)
+    assert 10 < len(heavy) < size
+    counts, sums = [], []
+    for _ in range(400):
+        kept, kept_weight = adaptive.thin(weight, size, rng)
+        assert np.isin(heavy, kept).all()
+        np.testing.assert_allclose(kept_weight, np.maximum(weight[kept], high), rtol=1e-9)
+        counts.append(len(kept))
+        sums.append(kept_weight.sum())
+    assert abs(np.mean(counts) - size) < 4 * np.std(counts) / math.sqrt(len(counts))
+    assert abs(np.mean(sums) - weight.sum()) < 4 * np.std(sums) / math.sqrt(len(sums))
+    assert np.std(sums) > 0  # the light rows were thinned, not all kept
+
+
+def test_balance_weights_over_rounds_estimate_prior_volumes_with_less_spread_than_each_rounds_own():
+    """Rows of three rounds (the prior, then two proposals around different centres), weighed by the
+    mean of the three densities: weighted counts over all rows estimate a box's prior volume, no
+    weight exceeds 3 (the prior's round bounds the mean density below by 1/3), and the weights'
+    effective size exceeds that of each row's own round's weight."""
+    rounds = [None, blob_proposal(centre=0.3), blob_proposal(centre=0.45)]
+    count = 30_000
+    parts = [drawn_with_weights(doc, 3, count, np.random.default_rng(20 + i)) if doc else
+             (np.random.default_rng(20).random((count, 3)), np.ones(count)) for i, doc in enumerate(rounds)]
+    unit = np.concatenate([p[0] for p in parts])
+    own = np.concatenate([p[1] for p in parts])
+    weight = adaptive.balance_weights(unit, rounds)
+    assert weight.max() <= 3.0
+    for box, volume in [((0.25, 0.35), 0.1**3), ((0.35, 0.5), 0.15**3), ((0.6, 1.0), 0.4**3)]:
+        inside = ((unit > box[0]) & (unit < box[1])).all(axis=1)
+        estimate, error = weighted_share(inside, weight)
+        assert abs(estimate - volume) < 4 * error, (box, estimate, volume, error)
+    assert adaptive.effective_size(weight) > 1.5 * adaptive.effective_size(own)
+
+
 @pytest.fixture
 def adaptive_config(write_config):
     doc = config_doc(scan={"name": "adaptive", "points": POINTS, "chunk_size": CHUNK, "sampler": "adaptive",
@@ -162,6 +207,41 @@ def test_a_stored_rows_weight_is_its_planned_weight_when_only_some_rows_are_stor
     assert stored_weight.tolist() == [planned_weight[i] for i in table.column("point_id").to_pylist()]
     again = Manifest.load(manifest_path(tmp_path, "some"))  # the rounds read back as they were written
     assert again.rounds == manifest.rounds and again.to_json() == manifest.to_json()
+
+
+def test_a_fit_reads_the_rows_of_its_window_of_rounds_weighed_across_them(write_config, tmp_path, monkeypatch):
+    """``EarlierRows.window``: the stored rows of the rounds asked for and no others (a sampled rejected
+    row standing for 1 / sample_rate rows), weighed by the balance heuristic over those rounds'
+    proposals; with only the allowed rows, the allowed ones of those rounds, each round's thinned to
+    about ``FIT_ROWS_PER_ROUND`` (in a box around an allowed point, where most points are allowed)."""
+    from services.rounds import EarlierRows
+
+    allowed_point = {"kappa_TeV": 0.571, "eta_d": 0.297, "eta_c": -0.1918, "eta_t": 0.00641, "g_D": 2.364, "U_mu4": 0.00423,
+                     "m_S_MeV": 109.1, "m_nu4_MeV": 549.8}  # from a uniform scan of the 2024 config
+    around = {name: {"range": sorted([0.97 * value, 1.03 * value])} for name, value in allowed_point.items()}
+    doc = config_doc(scan={"name": "window", "points": POINTS, "chunk_size": CHUNK, "sampler": "adaptive", "round_points": ROUND,
+                           "defensive_share": SHARE, "store": "allowed+sample", "sample_rate": 0.3}, parameters=around)
+    spec = load_config(write_config(doc), lake_root=str(tmp_path))
+    manifest = run_scan(spec, make_engine("local"))
+    table = stored(tmp_path)
+    in_window = table.column("point_id").to_numpy() >= ROUND  # rounds 1 and 2
+    unit, weight, failed = EarlierRows(spec).window(manifest, range(1, 3), only_allowed=False)
+    expected_unit = np.column_stack([adaptive.from_range(table.column(n).to_numpy()[in_window], spec.parameters[n])
+                                     for n in spec.free_parameters])
+    np.testing.assert_array_equal(unit, expected_unit)
+    scale = np.where(table.column("sampled").to_numpy(zero_copy_only=False)[in_window], 1 / 0.3, 1.0)
+    proposals = [manifest.rounds[1]["proposal"], manifest.rounds[2]["proposal"]]
+    np.testing.assert_allclose(weight, scale * adaptive.balance_weights(expected_unit, proposals), rtol=1e-12)
+    assert ((failed == 0) == table.column("allowed").to_numpy(zero_copy_only=False)[in_window]).all()
+    allowed = failed == 0
+    assert allowed.sum() > 3 * adaptive.FIT_ROWS_PER_ROUND
+    thinned_unit, thinned_weight, thinned_failed = EarlierRows(spec).window(manifest, range(1, 3), only_allowed=True)
+    assert (thinned_failed == 0).all() and abs(len(thinned_unit) - 2 * adaptive.FIT_ROWS_PER_ROUND) < 100  # two rounds thinned
+    assert {row.tobytes() for row in thinned_unit} <= {row.tobytes() for row in unit[allowed]}
+    monkeypatch.setattr(adaptive, "FIT_ROWS_PER_ROUND", 10**6)  # nothing to thin
+    allowed_unit, allowed_weight, _ = EarlierRows(spec).window(manifest, range(1, 3), only_allowed=True)
+    np.testing.assert_array_equal(allowed_unit, unit[allowed])
+    np.testing.assert_allclose(allowed_weight, weight[allowed], rtol=1e-12)
 
 
 def test_the_resolved_adaptive_config_reads_back(adaptive_config, write_config):
