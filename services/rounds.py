@@ -85,6 +85,7 @@ class EarlierRows:
     def window(self, manifest: Manifest, rounds: range, only_allowed: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The rows of ``rounds`` (unit coordinates, weights, failed constraints), weighted by the
         balance heuristic over those rounds' proposals (``adaptive.balance_weights``)."""
+        self._read = {key: rows for key, rows in self._read.items() if key[0] >= rounds.start}  # never needed again
         parts = [self.of_round(manifest, r, only_allowed) for r in rounds]
         unit = np.concatenate([p.unit for p in parts])
         proposals = [manifest.rounds[r]["proposal"] for r in rounds]

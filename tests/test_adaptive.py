@@ -238,6 +238,10 @@ def test_a_fit_reads_the_rows_of_its_window_of_rounds_weighed_across_them(write_
     thinned_unit, thinned_weight, thinned_failed = EarlierRows(spec).window(manifest, range(1, 3), only_allowed=True)
     assert (thinned_failed == 0).all() and abs(len(thinned_unit) - 2 * adaptive.FIT_ROWS_PER_ROUND) < 100  # two rounds thinned
     assert {row.tobytes() for row in thinned_unit} <= {row.tobytes() for row in unit[allowed]}
+    rows = EarlierRows(spec)
+    rows.window(manifest, range(1, 3), only_allowed=False)
+    rows.window(manifest, range(2, 3), only_allowed=True)
+    assert {key[0] for key in rows._read} == {2}  # a round that left the window is not kept
     monkeypatch.setattr(adaptive, "FIT_ROWS_PER_ROUND", 10**6)  # nothing to thin
     allowed_unit, allowed_weight, _ = EarlierRows(spec).window(manifest, range(1, 3), only_allowed=True)
     np.testing.assert_array_equal(allowed_unit, unit[allowed])
