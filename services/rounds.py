@@ -50,7 +50,7 @@ class EarlierRows:
         self.verdicts = [f"pass_{name}" for name in load_constraint_set(spec.constraints).names]
         self._read: dict[tuple[int, bool], RoundRows] = {}
 
-    def of_round(self, manifest: Manifest, round_index: int, only_allowed: bool) -> RoundRows:
+    def _round_rows(self, manifest: Manifest, round_index: int, only_allowed: bool) -> RoundRows:
         key = (round_index, only_allowed)
         if key not in self._read:
             self._read[key] = self._read_round(manifest, round_index, only_allowed)
@@ -69,24 +69,24 @@ class EarlierRows:
         table = pa.concat_tables(tables)
         table = table.take(pc.sort_indices(table.column(POINT_ID)))  # the same rows in the same order on every engine
         unit = np.column_stack([adaptive.from_range(table.column(n).to_numpy(), spec.parameters[n]) for n in free])
-        scale = np.ones(len(table))
-        if spec.sample_rate is not None:  # a stored rejected row stands for 1/sample_rate of them
-            scale[table.column("sampled").to_numpy(zero_copy_only=False)] /= spec.sample_rate
         failed = np.zeros(len(table), dtype=np.int64)
         for verdict in self.verdicts:
             failed += pc.invert(table.column(verdict)).to_numpy(zero_copy_only=False)
-        if only_allowed:
+        if only_allowed:  # no sampled rows: a kept row stands for 1 / p rows
+            stored = table.column(WEIGHT).to_numpy()
             rng = np.random.default_rng([spec.seed, round_index, THIN_STREAM])
-            kept, weight = adaptive.thin(table.column(WEIGHT).to_numpy(), adaptive.FIT_ROWS_PER_ROUND, rng)
-            scale = weight / table.column(WEIGHT).to_numpy()[kept]
-            unit, failed = unit[kept], failed[kept]
+            kept, weight = adaptive.thin(stored, adaptive.FIT_ROWS_PER_ROUND, rng)
+            return RoundRows(unit[kept], weight / stored[kept], failed[kept])
+        scale = np.ones(len(table))
+        if spec.sample_rate is not None:  # a stored rejected row stands for 1/sample_rate of them
+            scale[table.column("sampled").to_numpy(zero_copy_only=False)] /= spec.sample_rate
         return RoundRows(unit, scale, failed)
 
     def window(self, manifest: Manifest, rounds: range, only_allowed: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The rows of ``rounds`` (unit coordinates, weights, failed constraints), weighted by the
         balance heuristic over those rounds' proposals (``adaptive.balance_weights``)."""
         self._read = {key: rows for key, rows in self._read.items() if key[0] >= rounds.start}  # never needed again
-        parts = [self.of_round(manifest, r, only_allowed) for r in rounds]
+        parts = [self._round_rows(manifest, r, only_allowed) for r in rounds]
         unit = np.concatenate([p.unit for p in parts])
         proposals = [manifest.rounds[r]["proposal"] for r in rounds]
         weight = np.concatenate([p.scale for p in parts]) * adaptive.balance_weights(unit, proposals)

@@ -176,7 +176,7 @@ def compare_samplers(base: ScanSpec, scenario: str, uniform_points: int, adaptiv
         chi2=weighted_chi2(adaptive, adaptive_points, uniform, uniform_points, base),
         allowed_share={"uniform": (len(uniform) / uniform_points, math.sqrt(len(uniform)) / uniform_points),
                        ADAPTIVE_SAMPLER: (float(weights.sum()) / adaptive_points, float(np.sqrt((weights**2).sum())) / adaptive_points)},
-        effective_size=effective_size(weights) if len(weights) else 0.0,
+        effective_size=effective_size(weights),
     )
 
 
