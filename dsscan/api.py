@@ -53,7 +53,7 @@ def run_scan(
     from dsscan.commands.status import summary
     from dsscan.config import load_config, parse_config
     from services import DEFAULT_ENGINE, choose_engine, make_engine
-    from services.driver import ensure_new_scan, run_scan as drive, stopped_scan
+    from services.driver import ensure_new_scan, run_scan as drive, saved_chunks, stopped_scan
     from services.engine import ChunkFailedError
 
     lake_root = None if lake is None else os.fspath(lake)
@@ -69,18 +69,18 @@ def run_scan(
         ensure_new_scan(spec)  # before the engine starts a cluster, as the CLI does
         recorded = {}
     bar = tqdm(total=spec.n_chunks, initial=len(recorded), unit="chunk", desc=f"scan {spec.name!r} ({chosen.name})")
-    chunks, allowed = len(recorded), sum(c.allowed for c in recorded.values())
+    allowed = sum(c.allowed for c in recorded.values())
 
     def on_chunk(chunk: ChunkRecord) -> None:
-        nonlocal chunks, allowed
-        chunks, allowed = chunks + 1, allowed + chunk.allowed
+        nonlocal allowed
+        allowed += chunk.allowed
         bar.set_postfix_str(f"{allowed:,} allowed", refresh=False)
         bar.update(1)
 
     try:
         manifest = drive(spec, chosen, on_chunk, resume=resume)
     except (KeyboardInterrupt, ChunkFailedError) as exc:
-        exc.add_note(f"{chunks} of {spec.n_chunks} chunks of scan {spec.name!r} are recorded; run_scan(..., resume=True) continues it")
+        exc.add_note(f"{saved_chunks(spec)} of {spec.n_chunks} chunks of scan {spec.name!r} are recorded; run_scan(..., resume=True) continues it")
         raise
     finally:
         bar.close()

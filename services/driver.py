@@ -63,6 +63,14 @@ def _differing_keys(recorded: dict, wanted: dict) -> list[str]:
     return keys
 
 
+def saved_chunks(spec: ScanSpec) -> int:
+    """The chunks the saved manifest of ``spec`` records, which a resume continues from: a caller's
+    own count (a progress bar's) misses one that Ctrl-C or SIGTERM interrupted between its recording
+    and the caller's update. 0 before the scan's first save (stopped while it started)."""
+    path = manifest_path(spec.lake_root, spec.name)
+    return len(Manifest.load(path).chunks) if path.exists() else 0
+
+
 def stopped_scan(spec: ScanSpec) -> Manifest:
     """The manifest of the scan ``spec`` resumes; refuses one started with another config or other code."""
     path = manifest_path(spec.lake_root, spec.name)

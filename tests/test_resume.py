@@ -23,7 +23,7 @@ from lake.catalog import open_catalog
 from lake.layout import chunk_file_name, manifest_path, scan_dir
 from lake.manifest import COMPLETE, FAILED, INTERRUPTED, RUNNING, Manifest
 from services import make_engine
-from services.driver import LakeWriteError, run_scan
+from services.driver import LakeWriteError, run_scan, saved_chunks
 
 CHUNKS, CHUNK = 40, 4_000
 STOP_AFTER = 4  # recorded chunks before the driver is stopped
@@ -51,6 +51,23 @@ def assert_complete_and_like_an_uninterrupted_run(config, lake, reference_lake) 
     reference, _ = stored(reference_lake)
     assert table.num_rows == distinct == reference.num_rows == manifest.totals()["rows"]  # none twice, none missing
     assert table.equals(reference)
+
+
+def test_the_saved_chunk_count_includes_one_stopped_before_the_callers_count_saw_it(config, tmp_path):
+    """What the CLI's and ``dsscan.run_scan``'s messages report after Ctrl-C: the saved manifest's
+    chunks, which include one recorded just before the caller's callback, interrupted, counted it."""
+    spec = load_config(config, lake_root=str(tmp_path / "lake"))
+    assert saved_chunks(spec) == 0  # stopped before its first save
+    seen = []
+
+    def stop_at_the_third(record) -> None:
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+        seen.append(record.index)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_scan(spec, make_engine("local"), stop_at_the_third)
+    assert len(seen) == 2 and saved_chunks(spec) == 3
 
 
 def start_driver(config, lake, *options: str, env: dict) -> subprocess.Popen:

@@ -11,7 +11,7 @@ import threading
 import time
 
 from dsscan.config import ScanSpec, load_config
-from lake.layout import manifest_path, scan_dir
+from lake.layout import scan_dir
 from lake.manifest import ChunkRecord, Manifest
 from lake.storage import is_object_store
 from dsscan.commands.status import timing_text
@@ -203,7 +203,7 @@ def prepare_this_machine(constraints: str, quiet: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from services.driver import LakeWriteError, damaged_chunks, ensure_new_scan, run_scan, stopped_scan  # the kernel's stack: not for --help
+    from services.driver import LakeWriteError, damaged_chunks, ensure_new_scan, run_scan, saved_chunks, stopped_scan  # the kernel's stack: not for --help
     from services.engine import ChunkFailedError
 
     spec = load_config(args.config, args.lake)
@@ -230,23 +230,17 @@ def run(args: argparse.Namespace) -> int:
         manifest = run_scan(spec, engine, progress, resume=args.resume, repair=args.repair, command=args.command_line)
     except KeyboardInterrupt:
         progress.close()
-        print(f"interrupted: {_saved_chunks(spec)} of {spec.n_chunks} chunks recorded; continue with:\n  {_resume_command(args)}",
+        print(f"interrupted: {saved_chunks(spec)} of {spec.n_chunks} chunks recorded; continue with:\n  {_resume_command(args)}",
               file=sys.stderr)
         return 130
     except (ChunkFailedError, LakeWriteError) as exc:
         progress.close()
-        print(f"dsscan: error: {exc}\nthe {_saved_chunks(spec)} chunks recorded are kept; after fixing the cause, continue with:\n"
+        print(f"dsscan: error: {exc}\nthe {saved_chunks(spec)} chunks recorded are kept; after fixing the cause, continue with:\n"
               f"  {_resume_command(args)}", file=sys.stderr)
         return 1
     progress.close()
     _print_summary(spec, manifest, progress)
     return 0
-
-
-def _saved_chunks(spec: ScanSpec) -> int:
-    """The chunks the saved manifest records: the progress bar misses one that Ctrl-C or SIGTERM
-    interrupted between its recording and the bar's update."""
-    return len(Manifest.load(manifest_path(spec.lake_root, spec.name)).chunks)
 
 
 def _print_summary(spec: ScanSpec, manifest: Manifest, progress: Progress) -> None:
