@@ -57,6 +57,11 @@ MAX_FIT_POINTS = 5_000  # more are thinned to this many (the fit's cost, not its
 # rounds' proposals (``balance_weights``): weighing a row costs one proposal density per round of the window
 FIT_ROUNDS = 10
 FIT_ROWS_PER_ROUND = MAX_FIT_POINTS // FIT_ROUNDS  # a round's allowed rows are thinned to about this many
+# the allowed rows' weights are flattened on the planes the scan's figures draw (``flatten``): in
+# FLATTEN_BINS x FLATTEN_BINS bins of each plane's unit coordinates, a row's weight is multiplied by
+# (mean occupied bin's mass / its bin's mass)^FLATTEN_POWER, the largest over the planes
+FLATTEN_BINS = 20
+FLATTEN_POWER = 0.5
 MIN_EFFECTIVE_SHARE = 0.1  # the fit's weights are tempered (w^beta) until their effective size is this share
 EM_ITERATIONS = 100
 # a fit started from the previous round's mixture (or its heaviest Gaussians, when fewer points allow
@@ -448,14 +453,38 @@ def tempering(weight: np.ndarray) -> float:
     return beta if beta > 1e-3 else 0.0
 
 
-def fit_points(unit: np.ndarray, weight: np.ndarray, failed: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
-    """The points a round's proposal is fitted on: the allowed ones (``failed`` == 0) when there are
-    ``MIN_FIT_POINTS``, else those failing the fewest constraints that make up ``MIN_FIT_POINTS``."""
+def fit_points(unit: np.ndarray, weight: np.ndarray, failed: np.ndarray,
+               planes: tuple[tuple[int, int], ...] = ()) -> tuple[np.ndarray, np.ndarray, str]:
+    """The points a round's proposal is fitted on, and their weights: the allowed ones (``failed`` ==
+    0), their weights flattened on ``planes`` (``flatten``), when there are ``MIN_FIT_POINTS``, else
+    those failing the fewest constraints that make up ``MIN_FIT_POINTS``."""
     if len(failed) == 0:
         return unit, weight, "no points"
     counts = np.bincount(failed)
     enough = np.flatnonzero(np.cumsum(counts) >= MIN_FIT_POINTS)
     most = int(enough[0]) if len(enough) else len(counts) - 1
     chosen = failed <= most
-    target = "allowed points" if most == 0 else f"points failing at most {most} constraint{'s' if most > 1 else ''}"
-    return unit[chosen], weight[chosen], target
+    if most == 0:
+        return unit[chosen], flatten(unit[chosen], weight[chosen], planes), "allowed points"
+    return unit[chosen], weight[chosen], f"points failing at most {most} constraint{'s' if most > 1 else ''}"
+
+
+def flatten(unit: np.ndarray, weight: np.ndarray, planes: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """``weight`` times h(u) = max over the planes (a, b) (pairs of coordinates) of
+    (m / m_ab(u))^FLATTEN_POWER, m_ab(u) the weight in u's bin of the FLATTEN_BINS^2 bins of
+    (u_a, u_b) and m the mean over that plane's occupied bins (1 without planes). A fit on these
+    weights aims at the prior on the allowed region with its thin parts, as the planes show them,
+    raised toward its thick ones (the flat histograms of Wang & Landau, PRL 86 (2001) 2050, half-way).
+    Fitted on prior x allowed alone, the mixture left the thin edges of the allowed shell to the
+    defensive share, and its allowed points missed bins of the paper's planes that as many allowed
+    points of a uniform scan fill (docs/adaptive.md). The stored weights stay 1 / q: whatever the fit
+    aims at, they are exact."""
+    if not planes:
+        return weight
+    bins = np.minimum((unit * FLATTEN_BINS).astype(np.int64), FLATTEN_BINS - 1)
+    raised = np.zeros(len(weight))
+    for a, b in planes:
+        cell = bins[:, a] * FLATTEN_BINS + bins[:, b]
+        mass = np.bincount(cell, weights=weight, minlength=FLATTEN_BINS**2)
+        raised = np.maximum(raised, (mass[mass > 0].mean() / mass[cell]) ** FLATTEN_POWER)
+    return weight * raised

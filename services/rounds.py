@@ -18,6 +18,7 @@ from dsscan import adaptive
 from dsscan.config import ScanSpec
 from dsscan.constraints import load_constraint_set
 from dsscan.plan import POINT_ID, WEIGHT
+from lake.figures import figure_book
 from lake.layout import scan_dir
 from lake.manifest import ChunkRecord, Manifest
 from lake.storage import arrow_location
@@ -102,12 +103,21 @@ def round_record(spec: ScanSpec, manifest: Manifest, round_index: int, rows: Ear
     window = range(max(0, round_index - adaptive.FIT_ROUNDS), round_index)
     allowed = sum(r.allowed for r in manifest.chunks.values() if spec.round_of(r.index) in window)
     unit, weight, failed = rows.window(manifest, window, only_allowed=allowed >= adaptive.MIN_FIT_POINTS)
-    unit, weight, target = adaptive.fit_points(unit, weight, failed)
+    unit, weight, target = adaptive.fit_points(unit, weight, failed, figure_planes(spec))
     if len(unit) == 0:
         return {"round": round_index, "proposal": None}
     rng = np.random.default_rng([spec.seed, round_index, FIT_STREAM])
     previous = manifest.rounds[round_index - 1]["proposal"]
     return {"round": round_index, "proposal": adaptive.fit(unit, weight, spec.defensive_share, rng, target, previous)}
+
+
+def figure_planes(spec: ScanSpec) -> tuple[tuple[int, int], ...]:
+    """The planes of the paper figures' panels (``figures.toml``) that two free parameters span, as
+    pairs of indices into ``spec.free_parameters``: the fits flatten the allowed points on them."""
+    free = spec.free_parameters
+    panels = [p for figure in figure_book().figures.values() for p in figure.panels]
+    return tuple(dict.fromkeys((free.index(p.x.column), free.index(p.y.column))
+                               for p in panels if p.x.column in free and p.y.column in free))
 
 
 def run_rounds(spec: ScanSpec, engine, manifest: Manifest, record: Callable[[ChunkRecord], None]) -> None:

@@ -20,11 +20,12 @@ import pyarrow.compute as pc
 from dsscan.adaptive import effective_size
 from dsscan.config import ADAPTIVE_DEFAULTS, ADAPTIVE_SAMPLER, SAMPLED_STORE, Fixed, Ranged, ScanSpec
 from lake.catalog import LakeScans, points_dataset
+from lake.figures import figure_book
 from lake.manifest import Manifest
 from services.driver import run_scan
 from services.local import LocalEngine
 
-FIG2_PAIRS = (("eta_t", "eta_c"), ("m_S_MeV", "m_nu4_MeV"), ("eta_d", "eta_c"), ("g_D", "U_mu4"), ("kappa_TeV", "eta_d"))
+FIG2_PAIRS = tuple((p.x.column, p.y.column) for p in figure_book().figures["figure2"].panels)
 BINS = 20  # per axis of the coverage and per 1-D histogram
 
 

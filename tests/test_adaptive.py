@@ -248,6 +248,52 @@ def test_a_fit_reads_the_rows_of_its_window_of_rounds_weighed_across_them(write_
     np.testing.assert_allclose(allowed_weight, weight[allowed], rtol=1e-12)
 
 
+def test_flattened_weights_give_each_occupied_bin_of_a_plane_the_geometric_mean_of_its_mass_and_the_mean():
+    """``adaptive.flatten`` against histograms: on one plane every occupied bin's weight becomes
+    sqrt(m_bin m_mean) (FLATTEN_POWER = 1/2), so a bin a hundred times lighter than the mean is only ten
+    times lighter; on two planes a row takes the larger of the two factors; without planes nothing
+    changes."""
+    assert adaptive.FLATTEN_POWER == 0.5 and adaptive.FLATTEN_BINS == 20
+    rng = np.random.default_rng(12)
+    unit = np.column_stack([rng.beta(0.7, 3.0, 20_000), rng.random(20_000), rng.beta(4.0, 1.5, 20_000)])
+    weight = rng.exponential(size=20_000)
+    edges = np.linspace(0, 1, 21)
+
+    def masses(w, a, b):
+        return np.histogram2d(unit[:, a], unit[:, b], bins=[edges, edges], weights=w)[0]
+
+    before = masses(weight, 0, 1)
+    occupied = before > 0
+    after = masses(adaptive.flatten(unit, weight, ((0, 1),)), 0, 1)
+    np.testing.assert_allclose(after[occupied], np.sqrt(before[occupied] * before[occupied].mean()), rtol=1e-10)
+    assert before[occupied].max() / before[occupied].min() > 100  # the planes' bins were far from flat
+    both = adaptive.flatten(unit, weight, ((0, 1), (2, 1)))
+    one = adaptive.flatten(unit, weight, ((0, 1),)) / weight
+    other = adaptive.flatten(unit, weight, ((2, 1),)) / weight
+    np.testing.assert_allclose(both, weight * np.maximum(one, other), rtol=1e-12)
+    np.testing.assert_array_equal(adaptive.flatten(unit, weight, ()), weight)
+
+
+def test_only_a_fit_on_allowed_points_is_flattened_and_on_the_paper_figures_planes():
+    """``fit_points`` flattens the weights of allowed points on the planes it is given, not those of
+    a relaxed target; ``services.rounds.figure_planes`` gives the 2024 config's five Fig. 2 planes."""
+    from services.rounds import figure_planes
+    from services.sampler_bench import FIG2_PAIRS
+
+    rng = np.random.default_rng(13)
+    unit, weight = rng.random((500, 3)), rng.exponential(size=500)
+    allowed = adaptive.fit_points(unit, weight, np.zeros(500, dtype=np.int64), ((0, 2),))
+    np.testing.assert_allclose(allowed[1], adaptive.flatten(unit, weight, ((0, 2),)), rtol=1e-15)
+    assert allowed[2] == "allowed points" and not np.allclose(allowed[1], weight)
+    relaxed = adaptive.fit_points(unit, weight, np.ones(500, dtype=np.int64), ((0, 2),))
+    assert relaxed[2] == "points failing at most 1 constraint"
+    np.testing.assert_array_equal(relaxed[1], weight)
+    spec = load_config(pathlib.Path(__file__).parents[1] / "configs" / "datta2024.toml")
+    free = spec.free_parameters
+    assert {(free[a], free[b]) for a, b in figure_planes(spec)} == set(FIG2_PAIRS)
+    assert len(FIG2_PAIRS) == 5
+
+
 def test_the_resolved_adaptive_config_reads_back(adaptive_config, write_config):
     spec = load_config(adaptive_config)
     assert (spec.round_points, spec.defensive_share, spec.n_rounds) == (ROUND, SHARE, 3)
