@@ -214,7 +214,10 @@ class Proposal:
         unit = np.empty((count, self.dims), order="F")  # a column per coordinate: the loops over points run along them
         unit[:from_prior] = rng.random((from_prior, self.dims))
         counts = rng.multinomial(count - from_prior, self.mixture / self.mixture.sum())  # points per Gaussian
-        normals = rng.standard_normal((self.dims, count - from_prior))
+        # single-precision normals: numpy's ziggurat draws them in 11 ns against 18 for doubles (the
+        # largest cost of a chunk's draw); rounding a normal to 24 bits moves the point by < 1e-7 of
+        # its Gaussian's width, and the weight is computed at the point drawn
+        normals = rng.standard_normal((self.dims, count - from_prior), dtype=np.float32)
         _draw_mixture(normals, counts, self.means, self.cholesky, unit.T, from_prior)
         return unit
 
