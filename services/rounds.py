@@ -18,7 +18,6 @@ from dsscan import adaptive
 from dsscan.config import ScanSpec
 from dsscan.constraints import load_constraint_set
 from dsscan.plan import POINT_ID, WEIGHT
-from lake.figures import figure_book
 from lake.layout import scan_dir
 from lake.manifest import ChunkRecord, Manifest
 from lake.storage import arrow_location
@@ -114,6 +113,8 @@ def round_record(spec: ScanSpec, manifest: Manifest, round_index: int, rows: Ear
 def figure_planes(spec: ScanSpec) -> tuple[tuple[int, int], ...]:
     """The planes of the paper figures' panels (``figures.toml``) that two free parameters span, as
     pairs of indices into ``spec.free_parameters``: the fits flatten the allowed points on them."""
+    from lake.figures import figure_book  # pandas and duckdb: only for an adaptive scan's fits, not every scan's start
+
     free = spec.free_parameters
     panels = [p for figure in figure_book().figures.values() for p in figure.panels]
     return tuple(dict.fromkeys((free.index(p.x.column), free.index(p.y.column))
