@@ -84,7 +84,8 @@ def allowed_rows(spec: ScanSpec, manifest: Manifest) -> pa.Table:
 
 def uniform_halves(rows: pa.Table) -> tuple[pa.Table, pa.Table]:
     """A uniform scan's allowed points split by the parity of ``point_id``: a point depends on
-    (seed, point_id) alone, so these are two independent uniform scans of half the size."""
+    (seed, point_id) alone, so these are two independent uniform scans of half the size (of two
+    scans' rows, with other seeds, too)."""
     odd = pc.equal(pc.bit_wise_and(rows.column("point_id"), pa.scalar(1, pa.uint64())), pa.scalar(1, pa.uint64()))
     return rows.filter(pc.invert(odd)), rows.filter(odd)
 
@@ -155,13 +156,22 @@ def compare_samplers(base: ScanSpec, scenario: str, uniform_points: int, adaptiv
     uniform = {"store": "allowed", "sample_rate": None, "round_points": None, "defensive_share": None}
     rounds = {key: getattr(base, key) or default for key, default in ADAPTIVE_DEFAULTS.items()}  # the config's, if adaptive
     adaptive = {"store": SAMPLED_STORE, "sample_rate": base.sample_rate or 0.01, **rounds}
-    for sampler, points, settings in (("uniform", uniform_points, uniform), (ADAPTIVE_SAMPLER, adaptive_points, adaptive)):
+    # The uniform scan runs in two halves (the config's seed and the next), before and after the
+    # adaptive one, so that a drift of this machine's speed during the run (10 % between runs of the
+    # same scan minutes apart, here) weighs on both samplers alike.
+    first_half = uniform_points // 2
+    runs = (("uniform", first_half, uniform, base.seed), (ADAPTIVE_SAMPLER, adaptive_points, adaptive, base.seed),
+            ("uniform", uniform_points - first_half, uniform, base.seed + 1))
+    for sampler, points, settings, seed in runs:
         with tempfile.TemporaryDirectory(prefix="dsscan-samplers-") as lake:
-            spec = dataclasses.replace(base, name=f"{scenario}-{sampler}", sampler=sampler, points=points, lake_root=lake, **settings)
+            spec = dataclasses.replace(base, name=f"{scenario}-{sampler}", sampler=sampler, points=points, seed=seed,
+                                       lake_root=lake, **settings)
             manifest, cpu_s = timed_scan(spec)
-            scans[sampler] = SamplerScan(sampler, points, manifest.totals()["allowed"], cpu_s)
-            rows[sampler] = allowed_rows(spec, manifest)
-    uniform, adaptive = rows["uniform"], rows[ADAPTIVE_SAMPLER]
+            done = scans.get(sampler, SamplerScan(sampler, 0, 0, 0.0))
+            scans[sampler] = SamplerScan(sampler, done.points + points, done.allowed + manifest.totals()["allowed"],
+                                         done.cpu_s + cpu_s)
+            rows.setdefault(sampler, []).append(allowed_rows(spec, manifest))
+    uniform, adaptive = pa.concat_tables(rows["uniform"]), pa.concat_tables(rows[ADAPTIVE_SAMPLER])
     weights = adaptive.column("weight").to_numpy()
     rng = np.random.default_rng(0)
     even, odd = uniform_halves(uniform)

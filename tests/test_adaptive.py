@@ -412,3 +412,21 @@ def test_a_warm_started_fit_keeps_the_previous_rounds_heaviest_gaussians_and_fin
     np.testing.assert_allclose(means, truth_means, atol=0.1)
     floor = adaptive.COVARIANCE_FLOOR * z.var(axis=0)  # added to every Gaussian's variance
     np.testing.assert_allclose(np.diagonal(covs, axis1=1, axis2=2), np.array([[1.0, 1.0], [0.25, 0.25]]) + floor, rtol=0.1)
+
+
+def test_the_benchmarks_uniform_scan_is_two_halves_with_two_seeds_around_the_adaptive_scan(tmp_path):
+    """``compare_samplers`` times the uniform scan in two halves (the config's seed, then the next),
+    before and after the adaptive scan, and adds them up: points, allowed points and CPU seconds."""
+    import dataclasses
+
+    from services.driver import run_scan
+    from services.local import LocalEngine
+    from services.sampler_bench import compare_samplers, kappa0_variant
+
+    spec = kappa0_variant(load_config(str(pathlib.Path(__file__).parents[1] / "configs" / "demo.toml"), lake_root=str(tmp_path)))
+    result = compare_samplers(spec, "kappa0", 4_000_001, 2_000_000)
+    assert (result.uniform.points, result.adaptive.points) == (4_000_001, 2_000_000)
+    halves = [run_scan(dataclasses.replace(spec, name=f"half{seed}", seed=seed, points=points, store="allowed", sample_rate=None),
+                       LocalEngine()).totals()["allowed"] for seed, points in ((spec.seed, 2_000_000), (spec.seed + 1, 2_000_001))]
+    assert result.uniform.allowed == sum(halves) and min(halves) > 0
+    assert result.uniform.cpu_s > 0 and result.adaptive.allowed > 0

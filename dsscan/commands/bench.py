@@ -26,8 +26,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "  dsscan bench --samplers                      # adaptive vs uniform, kappa != 0 and kappa = 0; worker vs kernel\n"
             "  dsscan bench --samplers --uniform-points 50000000 --adaptive-points 5000000\n\n"
             "--samplers runs real scans (local engine, temporary lakes) of the config and of its kappa = 0 variant\n"
-            "(kappa fixed 0, eta_d in [0, 2]) with the uniform and the adaptive sampler, and prints allowed points\n"
-            "per CPU-second side by side (goal: adaptive >= 100x uniform), the coverage of the uniform scan's\n"
+            "(kappa fixed 0, eta_d in [0, 2]) with the uniform and the adaptive sampler (the uniform scan in two\n"
+            "halves, seeds s and s + 1, before and after the adaptive one, so that a drift of the machine's speed\n"
+            "weighs on both), and prints allowed points per CPU-second side by side (goal: adaptive >= 100x\n"
+            "uniform), the coverage of the uniform scan's\n"
             "occupied 20x20 bins on the Fig. 2 planes (by all adaptive allowed points, by as many as the uniform\n"
             "scan found drawn by weight and at random, and one half of the uniform scan against the other as the\n"
             "reference of equal counts), a chi2 per weighted 1-D histogram, each sampler's allowed\n"
@@ -46,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true", help="print the measurements as JSON")
     samplers = parser.add_argument_group("--samplers")
     samplers.add_argument("--samplers", action="store_true", help="compare the uniform and the adaptive sampler and a worker with the kernel instead")
-    samplers.add_argument("--uniform-points", type=int, default=200_000_000, help="points of each uniform scan (default: %(default)s)")
+    samplers.add_argument("--uniform-points", type=int, default=200_000_000, help="points of each uniform scan, run in two halves (default: %(default)s)")
     samplers.add_argument("--adaptive-points", type=int, default=100_000_000,
                           help="points of each adaptive scan (default: %(default)s: 100 rounds of the default 10^6, enough for the weights to settle)")
     samplers.add_argument("--chunks", type=int, default=5, help="chunks timed for the worker rates (default: %(default)s)")
