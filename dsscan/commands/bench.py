@@ -29,15 +29,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "(kappa fixed 0, eta_d in [0, 2]) with the uniform and the adaptive sampler (the uniform scan in two\n"
             "halves, seeds s and s + 1, before and after the adaptive one, so that a drift of the machine's speed\n"
             "weighs on both), and prints allowed points per CPU-second side by side (goal: adaptive >= 100x\n"
-            "uniform), the coverage of the uniform scan's\n"
-            "occupied 20x20 bins on the Fig. 2 planes (by all adaptive allowed points, by as many as the uniform\n"
-            "scan found drawn by weight and at random, and one half of the uniform scan against the other as the\n"
-            "reference of equal counts), a chi2 per weighted 1-D histogram, each sampler's allowed\n"
-            "share of the prior and the effective size of the adaptive weights; then, at the config's chunk size\n"
-            "and the default one (and for the kappa = 0 variant at the config's), one worker's points/s with\n"
-            "store = allowed+sample against the kernel's (which evaluates every point; the worker screens), and\n"
-            "with store = all against pyarrow encoding, writing and durably writing the same tables (goals:\n"
-            ">= 80%). Figures measured side by side: load on the machine slows both."
+            "uniform), the coverage of the uniform scan's occupied 20x20 bins on the Fig. 2 planes (by all adaptive\n"
+            "allowed points, by as many as the uniform scan found drawn by weight and at random, and one half of\n"
+            "the uniform scan against the other as the reference of equal counts), a chi2 per weighted 1-D\n"
+            "histogram, each sampler's allowed share of the prior and the effective size of the adaptive weights;\n"
+            "then, at the config's chunk size and the default one (and for the kappa = 0 variant at the config's),\n"
+            "one worker's points/s with store = allowed+sample against the kernel's (which evaluates every point;\n"
+            "the worker screens), and with store = all against pyarrow encoding, writing and durably writing the\n"
+            "same tables (goals: >= 80%). Figures measured side by side: load on the machine slows both."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
