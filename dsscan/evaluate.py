@@ -96,18 +96,20 @@ def evaluate_rows(params: dict[str, np.ndarray], cset: ConstraintSet,
 
     if keep is None:
         observables, verdicts = run_batch(params, cset).take()
-        rows = EvaluatedRows(np.stack([params[name] for name in PARAMETER_NAMES]), observables, verdicts)
+        rows = EvaluatedRows([params[name] for name in PARAMETER_NAMES], observables, verdicts)
         return None, rows, int(np.count_nonzero(verdicts[-1]))
     kept = run_kept(params, cset, keep)
-    kept_params = np.stack([params[name][kept.rows] for name in PARAMETER_NAMES])
+    kept_params = [params[name][kept.rows] for name in PARAMETER_NAMES]
     return kept.rows, EvaluatedRows(kept_params, kept.observables, kept.verdicts), kept.allowed
 
 
 class EvaluatedRows(NamedTuple):
-    """Evaluated points as numpy blocks, a column per row: the nine parameters, the observables
-    (``schema.OBSERVABLES``) and the verdicts (the set's constraints, then "allowed")."""
+    """Evaluated points as numpy arrays: the nine parameters (``PARAMETER_NAMES`` order), and as
+    blocks with a column per row, the observables (``schema.OBSERVABLES``) and the verdicts (the
+    set's constraints, then "allowed"). The parameters stay the arrays they were passed as (with
+    ``store = "all"`` the chunk's own: no copy into a block, 16 ms per 10^6 points)."""
 
-    params: np.ndarray  # [9, m]
+    params: list[np.ndarray]  # 9 arrays of m
     observables: np.ndarray  # [N_OBS, m]
     verdicts: np.ndarray  # [n_constraints + 1, m], bool
 
@@ -117,13 +119,14 @@ class EvaluatedRows(NamedTuple):
 
         if len(parts) == 1:
             return parts[0]
-        return EvaluatedRows(*(np.concatenate(blocks, axis=1) for blocks in zip(*parts)))
+        return EvaluatedRows([np.concatenate(column) for column in zip(*(part.params for part in parts))],
+                             *(np.concatenate(blocks, axis=1) for blocks in zip(*(part[1:] for part in parts))))
 
     def table(self, cset: ConstraintSet) -> pa.Table:
         """The rows as the table ``evaluate`` returns."""
         import pyarrow as pa
 
-        return _table(list(self.params), [pa.array(row) for row in self.observables],
+        return _table(self.params, [pa.array(row) for row in self.observables],
                       [pa.array(row) for row in self.verdicts], cset)
 
 
