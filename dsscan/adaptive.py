@@ -65,6 +65,15 @@ FIT_ROWS_PER_ROUND = MAX_FIT_POINTS // FIT_ROUNDS  # a round's allowed rows are 
 # (mean occupied bin's mass / its bin's mass)^FLATTEN_POWER, the largest over the planes
 FLATTEN_BINS = 20
 FLATTEN_POWER = 0.5
+# kernels on the figure planes' rare bins (``BinTally.kernels``): a bin that holds fewer than RARE_TARGET
+# of the scan's allowed points so far gets a narrow Gaussian at the first allowed point found in it, up
+# to MAX_KERNELS of the rarest bins; together they carry KERNEL_SHARE of g
+RARE_TARGET = 20
+MAX_KERNELS = 128
+KERNEL_SHARE = 0.1
+KERNEL_WIDTH = 0.25 / FLATTEN_BINS  # a kernel's standard deviation in unit coordinates: a quarter of a bin ...
+MAX_KERNEL_SCALE = 1.0  # ... in logit coordinates at most this (near a face half a bin is wide there)
+ALLOWED_TARGET = "allowed points"  # what a fit on the allowed points records as its target
 MIN_EFFECTIVE_SHARE = 0.1  # the fit's weights are tempered (w^beta) until their effective size is this share
 EM_ITERATIONS = 100
 # a fit started from the previous round's mixture (or its heaviest Gaussians, when fewer points allow
@@ -129,8 +138,9 @@ def _draw_mixture(normals, counts, means, cholesky, coordinates, first):
                     z[i] = mean
                 for b in range(a + 1):
                     c, row = cholesky[k, a, b], normals[b, block:end]
-                    for i in range(m):
-                        z[i] += c * row[i]
+                    if c != 0.0:  # a kernel's factor is diagonal
+                        for i in range(m):
+                            z[i] += c * row[i]
                 out = coordinates[a, first + block:first + end]
                 for i in range(m):
                     out[i] = 1.0 / (1.0 + exp_simd(min(max(-z[i], EXP_ARG_MIN), EXP_ARG_MAX)))
@@ -170,8 +180,9 @@ def _importance_weights(coordinates, prior_share, log_norm, means, cholesky, inv
                     ya[j] = za[j] - mean
                 for b in range(a):
                     c, yb = cholesky[k, a, b], y[b]
-                    for j in range(m):
-                        ya[j] -= c * yb[j]
+                    if c != 0.0:  # a kernel's factor is diagonal
+                        for j in range(m):
+                            ya[j] -= c * yb[j]
                 scale = inverse_diagonal[k, a]
                 for j in range(m):
                     ya[j] *= scale
@@ -205,6 +216,13 @@ class Proposal:
         self.mixture = np.array(doc["mixture"], dtype=np.float64)
         self.means = np.array(doc["means"], dtype=np.float64)
         self.cholesky = np.array(doc["cholesky"], dtype=np.float64)
+        kernels = doc.get("kernels")
+        if kernels:  # g = (1 - share) (the fitted mixture) + share (the kernels, equal parts)
+            means, scales = np.array(kernels["means"], dtype=np.float64), np.array(kernels["scales"], dtype=np.float64)
+            share = float(kernels["share"])
+            self.mixture = np.concatenate([(1.0 - share) * self.mixture / self.mixture.sum(), np.full(len(means), share / len(means))])
+            self.means = np.concatenate([self.means, means])
+            self.cholesky = np.concatenate([self.cholesky, scales[:, :, None] * np.eye(self.dims)])
         log_det = np.log(np.diagonal(self.cholesky, axis1=1, axis2=2)).sum(axis=1)
         self.log_norm = np.log(self.mixture) - log_det - 0.5 * self.dims * LOG_2PI
         self.inverse_diagonal = 1.0 / np.diagonal(self.cholesky, axis1=1, axis2=2)
@@ -397,11 +415,12 @@ def _weighted_em(z: np.ndarray, weight: np.ndarray, components: int, rng: np.ran
 
 
 def fit(unit: np.ndarray, weight: np.ndarray, defensive_share: float, rng: np.random.Generator, target: str,
-        previous: dict | None = None) -> dict:
+        previous: dict | None = None, kernels: dict | None = None) -> dict:
     """The proposal fitted to the points ``unit`` (rows of the unit cube) with weights ``weight``:
-    a JSON-ready dict (``Proposal``), with ``target`` saying which points it was fitted on. The
-    fit starts from the ``previous`` round's proposal when there is one (EM then converges in a
-    few iterations instead of tens)."""
+    a JSON-ready dict (``Proposal``), with ``target`` saying which points it was fitted on, and the
+    ``kernels`` (``BinTally.kernels``) beside the fitted mixture. The fit starts from the
+    ``previous`` round's fitted mixture when there is one (EM then converges in a few iterations
+    instead of tens)."""
     if len(unit) > MAX_FIT_POINTS:  # resampled in proportion to weight: the same target, and the rare
         # heavy points (allowed points the prior share found where g is small) are kept, not thinned away
         chosen = np.sort(rng.choice(len(unit), size=MAX_FIT_POINTS, replace=True, p=weight / weight.sum()))
@@ -419,6 +438,7 @@ def fit(unit: np.ndarray, weight: np.ndarray, defensive_share: float, rng: np.ra
         "mixture": mixture.tolist(),
         "means": means.tolist(),
         "cholesky": cholesky.tolist(),
+        "kernels": kernels,
         "fitted_on": {"points": len(unit), "target": target, "weight_power": beta},
     }
 
@@ -478,7 +498,7 @@ def fit_points(unit: np.ndarray, weight: np.ndarray, failed: np.ndarray,
     most = int(enough[0]) if len(enough) else len(counts) - 1
     chosen = failed <= most
     if most == 0:
-        return unit[chosen], flatten(unit[chosen], weight[chosen], planes), "allowed points"
+        return unit[chosen], flatten(unit[chosen], weight[chosen], planes), ALLOWED_TARGET
     return unit[chosen], weight[chosen], f"points failing at most {most} constraint{'s' if most > 1 else ''}"
 
 
@@ -494,10 +514,56 @@ def flatten(unit: np.ndarray, weight: np.ndarray, planes: tuple[tuple[int, int],
     aims at, they are exact."""
     if not planes:
         return weight
-    bins = np.minimum((unit * FLATTEN_BINS).astype(np.int64), FLATTEN_BINS - 1)
     raised = np.zeros(len(weight))
-    for a, b in planes:
-        cell = bins[:, a] * FLATTEN_BINS + bins[:, b]
+    for cell in plane_cells(unit, planes):
         mass = np.bincount(cell, weights=weight, minlength=FLATTEN_BINS**2)
         raised = np.maximum(raised, (mass[mass > 0].mean() / mass[cell]) ** FLATTEN_POWER)
     return weight * raised
+
+
+def plane_cells(unit: np.ndarray, planes: tuple[tuple[int, int], ...]) -> list[np.ndarray]:
+    """Per plane (a, b): each row's bin of the FLATTEN_BINS x FLATTEN_BINS bins of (u_a, u_b), as
+    a_bin * FLATTEN_BINS + b_bin."""
+    bins = np.minimum((unit * FLATTEN_BINS).astype(np.int64), FLATTEN_BINS - 1)
+    return [bins[:, a] * FLATTEN_BINS + bins[:, b] for a, b in planes]
+
+
+class BinTally:
+    """The allowed points a scan has found so far in each bin of the planes its figures draw
+    (``plane_cells``), and the first found in each bin (rows are added in the order of their
+    point_id, so the tally is a function of the stored rows, on every engine).
+
+    The fitted mixture cannot follow a bin that holds a handful of its 5,000 fitted points: the
+    sparse edges of the allowed shell stay where a uniform scan leaves them, and at equal allowed
+    counts they are as often empty as a second uniform scan's. A narrow Gaussian at a point found in
+    each such bin (``kernels``) feeds it until it holds ``RARE_TARGET`` points, and its tails try the
+    empty bins beside it: the kernel proposals of population Monte Carlo (Cappe et al., J. Comput.
+    Graph. Stat. 13 (2004) 907), aimed at the bins a flat histogram (Wang & Landau 2001) would raise."""
+
+    def __init__(self, planes: tuple[tuple[int, int], ...], dims: int):
+        self.planes = planes
+        self.counts = np.zeros((len(planes), FLATTEN_BINS**2), dtype=np.int64)
+        self.first = np.full((len(planes), FLATTEN_BINS**2, dims), np.nan)
+
+    def add(self, unit: np.ndarray) -> None:
+        """Tally allowed points (rows of the unit cube), later found than those added before."""
+        for plane, cell in enumerate(plane_cells(unit, self.planes)):
+            self.counts[plane] += np.bincount(cell, minlength=FLATTEN_BINS**2)
+            cells, first_row = np.unique(cell, return_index=True)
+            new = np.isnan(self.first[plane, cells, 0])
+            self.first[plane, cells[new]] = unit[first_row[new]]
+
+    def kernels(self) -> dict | None:
+        """The kernels of the next proposal (JSON numbers, logit coordinates): at the first point of
+        each of the ``MAX_KERNELS`` rarest occupied bins below ``RARE_TARGET`` points (fewest first,
+        then plane and bin; a point first in two such bins once), standard deviations of ``KERNEL_WIDTH`` in unit coordinates, at most
+        ``MAX_KERNEL_SCALE`` in logit ones; None when no bin is that rare."""
+        plane, cell = np.nonzero((self.counts > 0) & (self.counts < RARE_TARGET))
+        if len(plane) == 0:
+            return None
+        order = np.lexsort((cell, plane, self.counts[plane, cell]))
+        rows = self.first[plane[order], cell[order]]
+        _, first = np.unique(rows, axis=0, return_index=True)  # a point first in bins of two planes: one kernel
+        centres = np.clip(rows[np.sort(first)][:MAX_KERNELS], UNIT_EDGE, 1.0 - UNIT_EDGE)
+        scales = np.minimum(KERNEL_WIDTH / (centres * (1.0 - centres)), MAX_KERNEL_SCALE)
+        return {"share": KERNEL_SHARE, "means": logit(centres).tolist(), "scales": scales.tolist()}

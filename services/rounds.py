@@ -49,6 +49,9 @@ class EarlierRows:
         self.spec = spec
         self.verdicts = [f"pass_{name}" for name in load_constraint_set(spec.constraints).names]
         self._read: dict[tuple[int, bool], RoundRows] = {}
+        self.tally = adaptive.BinTally(figure_planes(spec), len(spec.free_parameters))
+        self._tallied = 0  # rounds in the tally: 0 ... _tallied - 1
+        self._untallied: dict[int, np.ndarray] = {}  # allowed rows (unit, whole) of rounds read but not yet tallied
 
     def _round_rows(self, manifest: Manifest, round_index: int, only_allowed: bool) -> RoundRows:
         key = (round_index, only_allowed)
@@ -73,6 +76,8 @@ class EarlierRows:
         for verdict in self.verdicts:
             failed += pc.invert(table.column(verdict)).to_numpy(zero_copy_only=False)
         if only_allowed:  # no sampled rows: a kept row stands for 1 / p rows
+            if round_index >= self._tallied:
+                self._untallied[round_index] = unit
             stored = table.column(WEIGHT).to_numpy()
             rng = np.random.default_rng([spec.seed, round_index, THIN_STREAM])
             kept, weight = adaptive.thin(stored, adaptive.FIT_ROWS_PER_ROUND, rng)
@@ -81,6 +86,16 @@ class EarlierRows:
         if spec.sample_rate is not None:  # a stored rejected row stands for 1/sample_rate of them
             scale[table.column("sampled").to_numpy(zero_copy_only=False)] /= spec.sample_rate
         return RoundRows(unit, scale, failed)
+
+    def found(self, manifest: Manifest, rounds: int) -> adaptive.BinTally:
+        """The tally of the allowed rows of rounds 0 ... ``rounds`` - 1 (each round's rows read once:
+        those the window has read already are not read again)."""
+        for round_index in range(self._tallied, rounds):
+            if round_index not in self._untallied:
+                self._read_round(manifest, round_index, only_allowed=True)
+            self.tally.add(self._untallied.pop(round_index))
+            self._tallied = round_index + 1
+        return self.tally
 
     def window(self, manifest: Manifest, rounds: range, only_allowed: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The rows of ``rounds`` (unit coordinates, weights, failed constraints), weighted by the
@@ -96,18 +111,20 @@ class EarlierRows:
 def round_record(spec: ScanSpec, manifest: Manifest, round_index: int, rows: EarlierRows) -> dict:
     """The manifest's record of round ``round_index``: its proposal, fitted on the last
     ``adaptive.FIT_ROUNDS`` rounds (none, i.e. the prior, for round 0 or when they stored no row):
-    on their allowed rows when these are enough, else on all their stored rows."""
+    on their allowed rows when these are enough, with kernels on the figure planes' rare bins of all
+    earlier rounds' allowed rows (``adaptive.BinTally``), else on all their stored rows."""
     if round_index == 0:
         return {"round": 0, "proposal": None}
     window = range(max(0, round_index - adaptive.FIT_ROUNDS), round_index)
     allowed = sum(r.allowed for r in manifest.chunks.values() if spec.round_of(r.index) in window)
     unit, weight, failed = rows.window(manifest, window, only_allowed=allowed >= adaptive.MIN_FIT_POINTS)
-    unit, weight, target = adaptive.fit_points(unit, weight, failed, figure_planes(spec))
+    unit, weight, target = adaptive.fit_points(unit, weight, failed, rows.tally.planes)
     if len(unit) == 0:
         return {"round": round_index, "proposal": None}
     rng = np.random.default_rng([spec.seed, round_index, FIT_STREAM])
     previous = manifest.rounds[round_index - 1]["proposal"]
-    return {"round": round_index, "proposal": adaptive.fit(unit, weight, spec.defensive_share, rng, target, previous)}
+    kernels = rows.found(manifest, round_index).kernels() if target == adaptive.ALLOWED_TARGET else None
+    return {"round": round_index, "proposal": adaptive.fit(unit, weight, spec.defensive_share, rng, target, previous, kernels)}
 
 
 def figure_planes(spec: ScanSpec) -> tuple[tuple[int, int], ...]:

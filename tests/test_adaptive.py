@@ -107,6 +107,86 @@ def test_every_weight_is_the_prior_over_the_proposal_density_computed_independen
     np.testing.assert_allclose(weight, 1 / (share + (1 - share) * g), rtol=1e-12)
 
 
+def with_kernels(proposal: dict, unit: np.ndarray) -> dict:
+    """``proposal`` with the kernels a tally of the allowed points ``unit`` gives on plane (0, 1)."""
+    tally = adaptive.BinTally(((0, 1),), unit.shape[1])
+    tally.add(unit)
+    return proposal | {"kernels": tally.kernels()}
+
+
+def test_the_weights_with_kernels_are_the_prior_over_the_proposal_density_computed_independently():
+    """With kernels, g = (1 - s) (the fitted mixture) + s (the kernels, equal parts), each kernel a
+    Gaussian in z = logit(u) with a diagonal covariance: the compiled weights against scipy, for
+    points drawn from every part of the chunk; where only the kernels draw, weighted counts estimate
+    the prior volume."""
+    from scipy.special import logit
+    from scipy.stats import multivariate_normal
+
+    rng = np.random.default_rng(16)
+    fitted = adaptive.fit(rng.beta(2, 5, size=(3_000, 4)), rng.random(3_000), 0.2, rng, "allowed points")
+    proposal_doc = with_kernels(fitted, rng.beta(6, 1, size=(200, 4)))
+    kernels = proposal_doc["kernels"]
+    assert 0 < len(kernels["means"]) <= adaptive.MAX_KERNELS and kernels["share"] == adaptive.KERNEL_SHARE
+    count = 40_000
+    unit, weight = drawn_with_weights(proposal_doc, 4, count, np.random.default_rng(17))
+    share = adaptive.Proposal(proposal_doc).prior_rows(count) / count
+    z = logit(unit)
+    fitted_g = sum(pi * multivariate_normal(mu, L @ L.T).pdf(z)
+                   for pi, mu, L in zip(fitted["mixture"], np.array(fitted["means"]), np.array(fitted["cholesky"])))
+    kernel_g = np.mean([multivariate_normal(mu, np.diag(np.square(sd))).pdf(z) for mu, sd in zip(kernels["means"], kernels["scales"])], axis=0)
+    g = ((1 - kernels["share"]) * fitted_g / sum(fitted["mixture"]) + kernels["share"] * kernel_g) / np.prod(unit * (1 - unit), axis=1)
+    np.testing.assert_allclose(weight, 1 / (share + (1 - share) * g), rtol=1e-12)
+    corner = (unit > 0.8).all(axis=1)  # where the kernels are and the fitted mixture is not: the draws follow q there
+    estimate, error = weighted_share(corner, weight)
+    assert abs(estimate - 0.2**4) < 4 * error and corner.mean() > 5 * 0.2**4  # unweighted counts would not
+
+
+def test_the_tally_counts_each_bin_and_keeps_the_first_point_found_in_it():
+    """``BinTally`` against histograms, over two additions: counts per bin of each plane, and the
+    first row (in the order added) of every occupied bin."""
+    rng = np.random.default_rng(18)
+    first, second = rng.beta(0.5, 2.0, size=(3_000, 3)), rng.beta(0.5, 2.0, size=(2_000, 3))
+    planes = ((0, 1), (2, 0))
+    tally = adaptive.BinTally(planes, 3)
+    tally.add(first)
+    tally.add(second)
+    both = np.concatenate([first, second])
+    edges = np.linspace(0, 1, adaptive.FLATTEN_BINS + 1)
+    for plane, (a, b) in enumerate(planes):
+        counts = np.histogram2d(both[:, a], both[:, b], bins=[edges, edges])[0].astype(np.int64).ravel()
+        np.testing.assert_array_equal(tally.counts[plane], counts)
+        for cell in np.flatnonzero(counts)[::7]:
+            i, j = divmod(cell, adaptive.FLATTEN_BINS)
+            inside = np.flatnonzero((np.digitize(both[:, a], edges) - 1 == i) & (np.digitize(both[:, b], edges) - 1 == j))
+            np.testing.assert_array_equal(tally.first[plane, cell], both[inside[0]])
+        assert np.isnan(tally.first[plane, counts == 0]).all()
+
+
+def test_kernels_sit_on_the_rarest_bins_first_points_and_stop_when_no_bin_is_rare():
+    """``BinTally.kernels``: one kernel per occupied bin below RARE_TARGET points, the rarest first,
+    at most MAX_KERNELS, a point first in two rare bins once; standard deviations of KERNEL_WIDTH in
+    unit coordinates (capped in logit ones); none once every occupied bin holds RARE_TARGET points."""
+    from scipy.special import expit
+
+    rng = np.random.default_rng(19)
+    crowd = np.repeat([[0.5, 0.5], [0.52, 0.47], [0.45, 0.55]], 1_000, axis=0)  # three bins far above the target
+    rare = np.array([[0.02, 0.97], [0.93, 0.11], [0.93, 0.12], [0.81, 0.31], [0.81, 0.31], [0.93, 0.13]])
+    tally = adaptive.BinTally(((0, 1), (1, 0)), 2)
+    tally.add(np.concatenate([crowd, rare]))
+    kernels = tally.kernels()
+    centres = expit(np.array(kernels["means"]))
+    assert len(centres) == 3  # the transposed plane's rare bins hold the same first points
+    assert [tuple(np.round(c, 12)) for c in centres[:3]] == [(0.02, 0.97), (0.81, 0.31), (0.93, 0.11)]  # 1, 2, 3 points
+    np.testing.assert_allclose(np.array(kernels["scales"]),
+                               np.minimum(adaptive.KERNEL_WIDTH / (centres * (1 - centres)), adaptive.MAX_KERNEL_SCALE), rtol=1e-9)
+    many = adaptive.BinTally(((0, 1),), 2)
+    many.add(rng.random((400, 2)))  # about 250 occupied bins, each of a few points
+    assert len(many.kernels()["means"]) == adaptive.MAX_KERNELS
+    full = adaptive.BinTally(((0, 1),), 2)
+    full.add(np.repeat(rng.random((5, 2)), adaptive.RARE_TARGET, axis=0))
+    assert full.kernels() is None
+
+
 def test_thinning_keeps_every_heavy_row_and_its_weighted_sums_stay_unbiased():
     """``adaptive.thin`` against tau found by bisection: a row with w >= tau is kept in every draw,
     the others with probability w / tau; the kept count is ``size`` on average and the kept weights
@@ -246,6 +326,40 @@ def test_a_fit_reads_the_rows_of_its_window_of_rounds_weighed_across_them(write_
     allowed_unit, allowed_weight, _ = EarlierRows(spec).window(manifest, range(1, 3), only_allowed=True)
     np.testing.assert_array_equal(allowed_unit, unit[allowed])
     np.testing.assert_allclose(allowed_weight, weight[allowed], rtol=1e-12)
+
+
+def test_a_rounds_kernels_are_on_the_rare_bins_of_every_earlier_rounds_allowed_rows(write_config, tmp_path):
+    """The kernels a round's proposal records come from the tally of the allowed rows of all earlier
+    rounds, in point_id order, on the figures' planes; a fresh ``EarlierRows`` (a resumed scan) gets
+    the same tally, and the tally reads each round's files once."""
+    from services.rounds import EarlierRows, figure_planes
+
+    allowed_point = {"kappa_TeV": 0.571, "eta_d": 0.297, "eta_c": -0.1918, "eta_t": 0.00641, "g_D": 2.364, "U_mu4": 0.00423,
+                     "m_S_MeV": 109.1, "m_nu4_MeV": 549.8}  # from a uniform scan of the 2024 config
+    around = {name: {"range": sorted([0.5 * value, 1.5 * value])} for name, value in allowed_point.items()}
+    doc = config_doc(scan={"name": "kernels", "points": 4 * ROUND, "chunk_size": CHUNK, "sampler": "adaptive", "round_points": ROUND,
+                           "defensive_share": SHARE, "store": "allowed"}, parameters=around)
+    spec = load_config(write_config(doc), lake_root=str(tmp_path))
+    manifest = run_scan(spec, make_engine("local"))
+    table = stored(tmp_path)
+    unit = np.column_stack([adaptive.from_range(table.column(n).to_numpy(), spec.parameters[n]) for n in spec.free_parameters])
+    point_id = table.column("point_id").to_numpy()
+    for round_index in (2, 3):
+        recorded = manifest.rounds[round_index]["proposal"]
+        assert recorded["fitted_on"]["target"] == "allowed points"
+        tally = adaptive.BinTally(figure_planes(spec), len(spec.free_parameters))
+        tally.add(unit[point_id < round_index * ROUND])
+        assert recorded["kernels"] == tally.kernels() and len(recorded["kernels"]["means"]) > 0
+    rows = EarlierRows(spec)
+    reads = []
+    original = rows._read_round
+    rows._read_round = lambda *args, **kwargs: reads.append(args[1]) or original(*args, **kwargs)
+    rows.window(manifest, range(2, 4), only_allowed=True)
+    resumed = rows.found(manifest, 4)
+    assert sorted(reads) == [0, 1, 2, 3]
+    tally = adaptive.BinTally(figure_planes(spec), len(spec.free_parameters))
+    tally.add(unit)
+    np.testing.assert_array_equal(resumed.counts, tally.counts)
 
 
 def test_flattened_weights_give_each_occupied_bin_of_a_plane_the_geometric_mean_of_its_mass_and_the_mean():
