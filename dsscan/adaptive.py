@@ -20,7 +20,9 @@ those rounds' proposals (prior / the rounds' mean proposal density, as adaptive 
 sampling does: Cornuet et al., Scand. J. Stat. 39 (2012) 798), so that g approaches the prior
 restricted to the allowed region (the proposal of least variance for counting allowed points), with
 the parts of it that are thin on the planes the figures draw raised half-way toward their thick
-parts (``flatten``), so that its allowed points fill those planes as a uniform scan's do. A
+parts (``flatten``), and with narrow Gaussians (kernels) at the first allowed point found in each of
+the rarest bins of those planes beside it (``BinTally``), which the fitted mixture cannot follow, so
+that its allowed points fill those planes as a uniform scan's do and better. A
 row's own weight would do as well on average, but a row that its round drew where that round's g was
 thin weighs up to 1 / defensive_share however well later rounds cover the place; fitted on such
 weights, g kept the first rounds' narrow shape for tens of rounds. When a few points carry
