@@ -558,8 +558,9 @@ class BinTally:
     def kernels(self) -> dict | None:
         """The kernels of the next proposal (JSON numbers, logit coordinates): at the first point of
         each of the ``MAX_KERNELS`` rarest occupied bins below ``RARE_TARGET`` points (fewest first,
-        then plane and bin; a point first in two such bins once), standard deviations of ``KERNEL_WIDTH`` in unit coordinates, at most
-        ``MAX_KERNEL_SCALE`` in logit ones; None when no bin is that rare."""
+        then plane and bin; a point first in two such bins once), with standard deviations of
+        ``KERNEL_WIDTH`` in unit coordinates, at most ``MAX_KERNEL_SCALE`` in logit ones; None when
+        no bin is that rare."""
         plane, cell = np.nonzero((self.counts > 0) & (self.counts < RARE_TARGET))
         if len(plane) == 0:
             return None

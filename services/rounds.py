@@ -93,7 +93,7 @@ class EarlierRows:
         for round_index in range(self._tallied, rounds):
             if round_index not in self._untallied:
                 self._read_round(manifest, round_index, only_allowed=True)
-            self.tally.add(self._untallied.pop(round_index))
+            self.tally.add(self._untallied.pop(round_index, np.empty((0, len(self.spec.free_parameters)))))  # none: no file
             self._tallied = round_index + 1
         return self.tally
 
