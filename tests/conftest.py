@@ -48,6 +48,16 @@ def config_doc(scan: dict | None = None, parameters: dict | None = None, **table
     return doc
 
 
+ALLOWED_POINT = {"kappa_TeV": 0.571, "eta_d": 0.297, "eta_c": -0.1918, "eta_t": 0.00641, "g_D": 2.364, "U_mu4": 0.00423,
+                 "m_S_MeV": 109.1, "m_nu4_MeV": 549.8}  # an allowed point of a uniform scan of the 2024 config
+
+
+def around_allowed_point(low: float, high: float) -> dict:
+    """Parameter ranges from ``low`` to ``high`` times each value of ``ALLOWED_POINT``: a box where
+    many points are allowed, so that an adaptive scan's fits are on allowed points."""
+    return {name: {"range": sorted([low * value, high * value])} for name, value in ALLOWED_POINT.items()}
+
+
 @pytest.fixture
 def write_config(tmp_path: pathlib.Path):
     """Write a config document (or raw TOML text) to a file and return its path."""

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import config_doc, run_cli
+from conftest import around_allowed_point, config_doc, run_cli
 from dsscan import adaptive
 from dsscan.config import load_config, to_toml
 from dsscan.plan import WEIGHT, chunk_points
@@ -239,6 +239,15 @@ def adaptive_config(write_config):
     return write_config(doc)
 
 
+@pytest.fixture
+def kernels_config(write_config):
+    """Four rounds of two chunks in a box around an allowed point, where most points are allowed: the
+    fits from round 2 on are on allowed points and carry kernels."""
+    return write_config(config_doc(scan={"name": "kernels", "points": 4 * ROUND, "chunk_size": CHUNK, "sampler": "adaptive",
+                                         "round_points": ROUND, "defensive_share": SHARE, "store": "allowed"},
+                                   parameters=around_allowed_point(0.5, 1.5)))
+
+
 def stored(lake) -> tuple:
     con = open_catalog(lake)
     return con.sql("SELECT * EXCLUDE (scan) FROM points ORDER BY point_id").to_arrow_table()
@@ -296,11 +305,8 @@ def test_a_fit_reads_the_rows_of_its_window_of_rounds_weighed_across_them(write_
     about ``FIT_ROWS_PER_ROUND`` (in a box around an allowed point, where most points are allowed)."""
     from services.rounds import EarlierRows
 
-    allowed_point = {"kappa_TeV": 0.571, "eta_d": 0.297, "eta_c": -0.1918, "eta_t": 0.00641, "g_D": 2.364, "U_mu4": 0.00423,
-                     "m_S_MeV": 109.1, "m_nu4_MeV": 549.8}  # from a uniform scan of the 2024 config
-    around = {name: {"range": sorted([0.97 * value, 1.03 * value])} for name, value in allowed_point.items()}
     doc = config_doc(scan={"name": "window", "points": POINTS, "chunk_size": CHUNK, "sampler": "adaptive", "round_points": ROUND,
-                           "defensive_share": SHARE, "store": "allowed+sample", "sample_rate": 0.3}, parameters=around)
+                           "defensive_share": SHARE, "store": "allowed+sample", "sample_rate": 0.3}, parameters=around_allowed_point(0.97, 1.03))
     spec = load_config(write_config(doc), lake_root=str(tmp_path))
     manifest = run_scan(spec, make_engine("local"))
     table = stored(tmp_path)
@@ -328,18 +334,13 @@ def test_a_fit_reads_the_rows_of_its_window_of_rounds_weighed_across_them(write_
     np.testing.assert_allclose(allowed_weight, weight[allowed], rtol=1e-12)
 
 
-def test_a_rounds_kernels_are_on_the_rare_bins_of_every_earlier_rounds_allowed_rows(write_config, tmp_path):
+def test_a_rounds_kernels_are_on_the_rare_bins_of_every_earlier_rounds_allowed_rows(kernels_config, tmp_path):
     """The kernels a round's proposal records come from the tally of the allowed rows of all earlier
     rounds, in point_id order, on the figures' planes; a fresh ``EarlierRows`` (a resumed scan) gets
     the same tally, and the tally reads each round's files once."""
     from services.rounds import EarlierRows, figure_planes
 
-    allowed_point = {"kappa_TeV": 0.571, "eta_d": 0.297, "eta_c": -0.1918, "eta_t": 0.00641, "g_D": 2.364, "U_mu4": 0.00423,
-                     "m_S_MeV": 109.1, "m_nu4_MeV": 549.8}  # from a uniform scan of the 2024 config
-    around = {name: {"range": sorted([0.5 * value, 1.5 * value])} for name, value in allowed_point.items()}
-    doc = config_doc(scan={"name": "kernels", "points": 4 * ROUND, "chunk_size": CHUNK, "sampler": "adaptive", "round_points": ROUND,
-                           "defensive_share": SHARE, "store": "allowed"}, parameters=around)
-    spec = load_config(write_config(doc), lake_root=str(tmp_path))
+    spec = load_config(kernels_config, lake_root=str(tmp_path))
     manifest = run_scan(spec, make_engine("local"))
     table = stored(tmp_path)
     unit = np.column_stack([adaptive.from_range(table.column(n).to_numpy(), spec.parameters[n]) for n in spec.free_parameters])
@@ -421,23 +422,30 @@ def test_a_chunk_needs_its_rounds_proposal(adaptive_config):
         chunk_points(spec, 2)
 
 
-def test_an_adaptive_scan_interrupted_mid_round_resumes_to_the_uninterrupted_content(adaptive_config, tmp_path):
+@pytest.mark.parametrize("config, last_chunk", [
+    ("adaptive_config", 2),  # the first of round 1's two chunks: resumed mid-round
+    ("kernels_config", 5),  # the last of round 2's: the resumed scan fits round 3, its kernels from a fresh tally
+])
+def test_an_adaptive_scan_interrupted_mid_round_resumes_to_the_uninterrupted_content(config, last_chunk, request, tmp_path):
+    path = request.getfixturevalue(config)
     reference_lake, lake = tmp_path / "reference", tmp_path / "stopped"
-    run_scan(load_config(adaptive_config, lake_root=str(reference_lake)), make_engine("local"))
-    spec = load_config(adaptive_config, lake_root=str(lake))
+    reference = run_scan(load_config(path, lake_root=str(reference_lake)), make_engine("local"))
+    spec = load_config(path, lake_root=str(lake))
 
-    def stop_in_round_one(record) -> None:
-        if record.index == 2:  # the first of round 1's two chunks
+    def stop_after_the_last_chunk(record) -> None:
+        if record.index == last_chunk:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_scan(spec, make_engine("local"), stop_in_round_one)
-    stopped = Manifest.load(manifest_path(lake, "adaptive"))
-    assert stopped.status == INTERRUPTED and sorted(stopped.chunks) == [0, 1, 2] and len(stopped.rounds) == 2
+        run_scan(spec, make_engine("local"), stop_after_the_last_chunk)
+    stopped = Manifest.load(manifest_path(lake, spec.name))
+    assert stopped.status == INTERRUPTED and sorted(stopped.chunks) == list(range(last_chunk + 1))
+    assert len(stopped.rounds) == last_chunk // 2 + 1
     resumed = run_scan(spec, make_engine("local"), resume=True)
-    reference = Manifest.load(manifest_path(reference_lake, "adaptive"))
     assert resumed.status == COMPLETE and resumed.rounds == reference.rounds
     assert stored(lake).equals(stored(reference_lake))
+    if config == "kernels_config":
+        assert resumed.rounds[3]["proposal"]["kernels"] is not None
 
 
 def test_a_lake_written_before_weights_still_queries_with_null_weights(write_config, tmp_path, capsys):

@@ -17,7 +17,7 @@ import psutil
 import pytest
 import ray
 
-from conftest import config_doc
+from conftest import around_allowed_point, config_doc
 from dsscan.config import ScanSpec, dumps_toml, load_config
 from lake.catalog import open_catalog
 from lake.layout import chunk_file_name, scan_dir
@@ -182,13 +182,16 @@ def test_a_chunk_that_keeps_failing_stops_the_dask_engine_after_bounded_tries(tm
 
 
 def test_an_adaptive_scan_stores_the_same_bytes_and_proposals_on_ray_as_locally(ray_cluster, tmp_path):
-    doc = config_doc(scan={"name": "adaptive", "points": POINTS, "chunk_size": CHUNK, "sampler": "adaptive", "round_points": 2_000})
+    """In a box where most points are allowed, so that rounds 1 and 2 fit allowed points and carry kernels."""
+    doc = config_doc(scan={"name": "adaptive", "points": POINTS, "chunk_size": CHUNK, "sampler": "adaptive", "round_points": 2_000},
+                     parameters=around_allowed_point(0.97, 1.03))
     path = tmp_path / "adaptive.toml"
     path.write_text(dumps_toml(doc))
     local = run_scan(load_config(path, lake_root=str(tmp_path / "local")), make_engine("local"))
     spec = load_config(path, lake_root=str(tmp_path / "ray"))
     on_ray = run_scan(spec, make_engine("ray", workers=2))
     assert len(on_ray.rounds) == 3 and on_ray.rounds == local.rounds  # fitted on identical earlier rounds
+    assert all(len(on_ray.rounds[r]["proposal"]["kernels"]["means"]) > 0 for r in (1, 2))
     assert records_without_timing(on_ray) == records_without_timing(local)
     for index in on_ray.chunks:
         name = chunk_file_name(index)
