@@ -2,9 +2,9 @@
 # two caches a worker would otherwise build when it starts (the upscattering tables, about a
 # minute of one core, and the compiled kernels and sampler, about 20 s) built here, so workers start warm.
 #
-#   docker build -t dsscan:0.7.0 .
-#   docker tag dsscan:0.7.0 registry.example.com/dsscan:0.7.0 && docker push registry.example.com/dsscan:0.7.0
-#   kind load docker-image dsscan:0.7.0          # a kind cluster instead of a registry
+#   docker build -t dsscan:0.8.0 .
+#   docker tag dsscan:0.8.0 registry.example.com/dsscan:0.8.0 && docker push registry.example.com/dsscan:0.8.0
+#   kind load docker-image dsscan:0.8.0          # a kind cluster instead of a registry
 #
 # Not built on the project's CI machines (no container engine there): tests/test_image.py runs
 # the install and warm-up steps below in a fresh virtual environment instead.

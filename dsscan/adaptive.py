@@ -75,6 +75,13 @@ MAX_KERNELS = 128
 KERNEL_SHARE = 0.1
 KERNEL_WIDTH = 0.25 / FLATTEN_BINS  # a kernel's standard deviation in unit coordinates: a quarter of a bin ...
 MAX_KERNEL_SCALE = 1.0  # ... in logit coordinates at most this (near a face half a bin is wide there)
+# probes of the figure planes' frontier (``BinTally.probes``): an empty bin beside an occupied one gets
+# a kernel at the occupied bin's point furthest toward it, while that point has moved in the last
+# PROBE_ROUNDS rounds, up to MAX_PROBES of them; together they carry PROBE_SHARE of g
+PROBE_SHARE = 0.05
+PROBE_ROUNDS = 10
+MAX_PROBES = 512
+SIDES = ((0, -1), (0, 1), (1, -1), (1, 1))  # toward lower and higher u_a, lower and higher u_b of a plane (a, b)
 ALLOWED_TARGET = "allowed points"  # what a fit on the allowed points records as its target
 MIN_EFFECTIVE_SHARE = 0.1  # the fit's weights are tempered (w^beta) until their effective size is this share
 EM_ITERATIONS = 100
@@ -218,13 +225,14 @@ class Proposal:
         self.mixture = np.array(doc["mixture"], dtype=np.float64)
         self.means = np.array(doc["means"], dtype=np.float64)
         self.cholesky = np.array(doc["cholesky"], dtype=np.float64)
-        kernels = doc.get("kernels")
-        if kernels:  # g = (1 - share) (the fitted mixture) + share (the kernels, equal parts)
-            means, scales = np.array(kernels["means"], dtype=np.float64), np.array(kernels["scales"], dtype=np.float64)
-            share = float(kernels["share"])
-            self.mixture = np.concatenate([(1.0 - share) * self.mixture / self.mixture.sum(), np.full(len(means), share / len(means))])
-            self.means = np.concatenate([self.means, means])
-            self.cholesky = np.concatenate([self.cholesky, scales[:, :, None] * np.eye(self.dims)])
+        groups = [doc[key] for key in ("kernels", "probes") if doc.get(key)]
+        if groups:  # g = (1 - shares) (the fitted mixture) + share_j (group j's Gaussians, equal parts)
+            self.mixture = (1.0 - sum(float(group["share"]) for group in groups)) * self.mixture / self.mixture.sum()
+            for group in groups:
+                means, scales = np.array(group["means"], dtype=np.float64), np.array(group["scales"], dtype=np.float64)
+                self.mixture = np.concatenate([self.mixture, np.full(len(means), float(group["share"]) / len(means))])
+                self.means = np.concatenate([self.means, means])
+                self.cholesky = np.concatenate([self.cholesky, scales[:, :, None] * np.eye(self.dims)])
         log_det = np.log(np.diagonal(self.cholesky, axis1=1, axis2=2)).sum(axis=1)
         self.log_norm = np.log(self.mixture) - log_det - 0.5 * self.dims * LOG_2PI
         self.inverse_diagonal = 1.0 / np.diagonal(self.cholesky, axis1=1, axis2=2)
@@ -417,7 +425,7 @@ def _weighted_em(z: np.ndarray, weight: np.ndarray, components: int, rng: np.ran
 
 
 def fit(unit: np.ndarray, weight: np.ndarray, defensive_share: float, rng: np.random.Generator, target: str,
-        previous: dict | None = None, kernels: dict | None = None) -> dict:
+        previous: dict | None = None, kernels: dict | None = None, probes: dict | None = None) -> dict:
     """The proposal fitted to the points ``unit`` (rows of the unit cube) with weights ``weight``:
     a JSON-ready dict (``Proposal``), with ``target`` saying which points it was fitted on, and the
     ``kernels`` (``BinTally.kernels``) beside the fitted mixture. The fit starts from the
@@ -441,6 +449,7 @@ def fit(unit: np.ndarray, weight: np.ndarray, defensive_share: float, rng: np.ra
         "means": means.tolist(),
         "cholesky": cholesky.tolist(),
         "kernels": kernels,
+        "probes": probes,
         "fitted_on": {"points": len(unit), "target": target, "weight_power": beta},
     }
 
@@ -546,14 +555,33 @@ class BinTally:
         self.planes = planes
         self.counts = np.zeros((len(planes), FLATTEN_BINS**2), dtype=np.int64)
         self.first = np.full((len(planes), FLATTEN_BINS**2, dims), np.nan)
+        # per plane and bin, the points found furthest toward each of the SIDES
+        self.edges = np.full((len(planes), FLATTEN_BINS**2, len(SIDES), dims), np.nan)
+        self.edge_round = np.full((len(planes), FLATTEN_BINS**2, len(SIDES)), -1)  # the round that last moved each of them
+        self.rounds = 0  # rounds added
 
     def add(self, unit: np.ndarray) -> None:
-        """Tally allowed points (rows of the unit cube), later found than those added before."""
-        for plane, cell in enumerate(plane_cells(unit, self.planes)):
+        """Tally the allowed points (rows of the unit cube) of the next round, found later than
+        those added before. One sort per axis of a plane, by bin + u / 2, gives each bin's rows in
+        order along the axis: its first and last are the bin's points furthest toward either side."""
+        for plane, cell in enumerate(plane_cells(unit, self.planes) if len(unit) else ()):
             self.counts[plane] += np.bincount(cell, minlength=FLATTEN_BINS**2)
-            cells, first_row = np.unique(cell, return_index=True)
-            new = np.isnan(self.first[plane, cells, 0])
-            self.first[plane, cells[new]] = unit[first_row[new]]
+            for axis_index, axis in enumerate(self.planes[plane]):
+                order = np.argsort(cell + 0.5 * unit[:, axis])  # by bin, then along the axis
+                in_order = cell[order]
+                starts = np.flatnonzero(np.r_[True, in_order[1:] != in_order[:-1]])
+                cells = in_order[starts]
+                if axis_index == 0:  # the first row found in each bin: the lowest index
+                    first = np.minimum.reduceat(order, starts)
+                    new = np.isnan(self.first[plane, cells, 0])
+                    self.first[plane, cells[new]] = unit[first[new]]
+                lowest, highest = order[starts], order[np.r_[starts[1:], len(order)] - 1]
+                for side, sign, rows in ((SIDES.index((axis_index, -1)), -1.0, lowest), (SIDES.index((axis_index, 1)), 1.0, highest)):
+                    stored = sign * self.edges[plane, cells, side, axis]
+                    further = np.isnan(stored) | (sign * unit[rows, axis] > stored)
+                    self.edges[plane, cells[further], side] = unit[rows[further]]
+                    self.edge_round[plane, cells[further], side] = self.rounds
+        self.rounds += 1
 
     def kernels(self) -> dict | None:
         """The kernels of the next proposal (JSON numbers, logit coordinates): at the first point of
@@ -565,8 +593,38 @@ class BinTally:
         if len(plane) == 0:
             return None
         order = np.lexsort((cell, plane, self.counts[plane, cell]))
-        rows = self.first[plane[order], cell[order]]
-        _, first = np.unique(rows, axis=0, return_index=True)  # a point first in bins of two planes: one kernel
-        centres = np.clip(rows[np.sort(first)][:MAX_KERNELS], UNIT_EDGE, 1.0 - UNIT_EDGE)
-        scales = np.minimum(KERNEL_WIDTH / (centres * (1.0 - centres)), MAX_KERNEL_SCALE)
-        return {"share": KERNEL_SHARE, "means": logit(centres).tolist(), "scales": scales.tolist()}
+        return narrow_gaussians(self.first[plane[order], cell[order]], MAX_KERNELS, KERNEL_SHARE)
+
+    def probes(self) -> dict | None:
+        """The probes of the next proposal (``narrow_gaussians``): for each empty bin of a plane beside
+        an occupied one along an axis, at the occupied bin's point furthest toward it, while that
+        point has moved (a further one was found) in the last ``PROBE_ROUNDS`` rounds; up to
+        ``MAX_PROBES``, in the order of plane, side and bin. The bins that the kernels left empty
+        and a uniform scan fills (with a few of its 4·10^5 allowed points) lie on the edge of the
+        allowed region's projection, beside bins already found: a kernel's tails seldom reach them;
+        half a probe's draws go further toward them than any allowed point found so far. None
+        when there is no such bin."""
+        centres = []
+        for plane in range(len(self.planes)):
+            padded = np.ones((FLATTEN_BINS + 2, FLATTEN_BINS + 2), dtype=bool)  # a border of occupied bins: beyond the plane, nothing to probe
+            padded[1:-1, 1:-1] = self.counts[plane].reshape(FLATTEN_BINS, FLATTEN_BINS) > 0
+            occupied = padded[1:-1, 1:-1]
+            for side, (axis, step) in enumerate(SIDES):
+                i, j = (1 + step, 1) if axis == 0 else (1, 1 + step)
+                neighbour = padded[i:i + FLATTEN_BINS, j:j + FLATTEN_BINS]  # is the bin one step toward the side occupied
+                moved = self.edge_round[plane, :, side] >= self.rounds - PROBE_ROUNDS
+                cells = np.flatnonzero((occupied & ~neighbour).ravel() & moved)
+                centres.append(self.edges[plane, cells, side])
+        return narrow_gaussians(np.concatenate(centres), MAX_PROBES, PROBE_SHARE)
+
+
+def narrow_gaussians(rows: np.ndarray, most: int, share: float) -> dict | None:
+    """Gaussians in logit coordinates (JSON numbers) at the first ``most`` distinct ``rows`` (unit
+    coordinates; a row given twice once), with standard deviations of ``KERNEL_WIDTH`` in unit
+    coordinates, at most ``MAX_KERNEL_SCALE`` in logit ones, sharing ``share`` of g; None for no rows."""
+    if len(rows) == 0:
+        return None
+    _, first = np.unique(rows, axis=0, return_index=True)
+    centres = np.clip(rows[np.sort(first)][:most], UNIT_EDGE, 1.0 - UNIT_EDGE)
+    scales = np.minimum(KERNEL_WIDTH / (centres * (1.0 - centres)), MAX_KERNEL_SCALE)
+    return {"share": share, "means": logit(centres).tolist(), "scales": scales.tolist()}

@@ -123,8 +123,9 @@ def round_record(spec: ScanSpec, manifest: Manifest, round_index: int, rows: Ear
         return {"round": round_index, "proposal": None}
     rng = np.random.default_rng([spec.seed, round_index, FIT_STREAM])
     previous = manifest.rounds[round_index - 1]["proposal"]
-    kernels = rows.found(manifest, round_index).kernels() if target == adaptive.ALLOWED_TARGET else None
-    return {"round": round_index, "proposal": adaptive.fit(unit, weight, spec.defensive_share, rng, target, previous, kernels)}
+    tally = rows.found(manifest, round_index) if target == adaptive.ALLOWED_TARGET else None
+    kernels, probes = (tally.kernels(), tally.probes()) if tally else (None, None)
+    return {"round": round_index, "proposal": adaptive.fit(unit, weight, spec.defensive_share, rng, target, previous, kernels, probes)}
 
 
 def figure_planes(spec: ScanSpec) -> tuple[tuple[int, int], ...]:

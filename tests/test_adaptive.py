@@ -108,33 +108,36 @@ def test_every_weight_is_the_prior_over_the_proposal_density_computed_independen
 
 
 def with_kernels(proposal: dict, unit: np.ndarray) -> dict:
-    """``proposal`` with the kernels a tally of the allowed points ``unit`` gives on plane (0, 1)."""
+    """``proposal`` with the kernels and probes a tally of the allowed points ``unit`` gives on plane (0, 1)."""
     tally = adaptive.BinTally(((0, 1),), unit.shape[1])
     tally.add(unit)
-    return proposal | {"kernels": tally.kernels()}
+    return proposal | {"kernels": tally.kernels(), "probes": tally.probes()}
 
 
 def test_the_weights_with_kernels_are_the_prior_over_the_proposal_density_computed_independently():
-    """With kernels, g = (1 - s) (the fitted mixture) + s (the kernels, equal parts), each kernel a
-    Gaussian in z = logit(u) with a diagonal covariance: the compiled weights against scipy, for
-    points drawn from every part of the chunk; where only the kernels draw, weighted counts estimate
-    the prior volume."""
+    """With kernels and probes, g = (1 - s - t) (the fitted mixture) + s (the kernels, equal parts)
+    + t (the probes, equal parts), each kernel or probe a Gaussian in z = logit(u) with a diagonal
+    covariance: the compiled weights against scipy, for points drawn from every part of the chunk;
+    where only the kernels and probes draw, weighted counts estimate the prior volume."""
     from scipy.special import logit
     from scipy.stats import multivariate_normal
 
     rng = np.random.default_rng(16)
     fitted = adaptive.fit(rng.beta(2, 5, size=(3_000, 4)), rng.random(3_000), 0.2, rng, "allowed points")
     proposal_doc = with_kernels(fitted, rng.beta(6, 1, size=(200, 4)))
-    kernels = proposal_doc["kernels"]
+    kernels, probes = proposal_doc["kernels"], proposal_doc["probes"]
     assert 0 < len(kernels["means"]) <= adaptive.MAX_KERNELS and kernels["share"] == adaptive.KERNEL_SHARE
+    assert 0 < len(probes["means"]) <= adaptive.MAX_PROBES and probes["share"] == adaptive.PROBE_SHARE
     count = 40_000
     unit, weight = drawn_with_weights(proposal_doc, 4, count, np.random.default_rng(17))
     share = adaptive.Proposal(proposal_doc).prior_rows(count) / count
     z = logit(unit)
     fitted_g = sum(pi * multivariate_normal(mu, L @ L.T).pdf(z)
                    for pi, mu, L in zip(fitted["mixture"], np.array(fitted["means"]), np.array(fitted["cholesky"])))
-    kernel_g = np.mean([multivariate_normal(mu, np.diag(np.square(sd))).pdf(z) for mu, sd in zip(kernels["means"], kernels["scales"])], axis=0)
-    g = ((1 - kernels["share"]) * fitted_g / sum(fitted["mixture"]) + kernels["share"] * kernel_g) / np.prod(unit * (1 - unit), axis=1)
+    kernel_g, probe_g = (np.mean([multivariate_normal(mu, np.diag(np.square(sd))).pdf(z) for mu, sd in zip(group["means"], group["scales"])], axis=0)
+                         for group in (kernels, probes))
+    g = ((1 - kernels["share"] - probes["share"]) * fitted_g / sum(fitted["mixture"]) + kernels["share"] * kernel_g
+         + probes["share"] * probe_g) / np.prod(unit * (1 - unit), axis=1)
     np.testing.assert_allclose(weight, 1 / (share + (1 - share) * g), rtol=1e-12)
     corner = (unit > 0.8).all(axis=1)  # where the kernels are and the fitted mixture is not: the draws follow q there
     estimate, error = weighted_share(corner, weight)
@@ -142,8 +145,8 @@ def test_the_weights_with_kernels_are_the_prior_over_the_proposal_density_comput
 
 
 def test_the_tally_counts_each_bin_and_keeps_the_first_point_found_in_it():
-    """``BinTally`` against histograms, over two additions: counts per bin of each plane, and the
-    first row (in the order added) of every occupied bin."""
+    """``BinTally`` against histograms, over two additions: counts per bin of each plane, the first
+    row (in the order added) of every occupied bin, and its rows furthest toward each side."""
     rng = np.random.default_rng(18)
     first, second = rng.beta(0.5, 2.0, size=(3_000, 3)), rng.beta(0.5, 2.0, size=(2_000, 3))
     planes = ((0, 1), (2, 0))
@@ -159,7 +162,11 @@ def test_the_tally_counts_each_bin_and_keeps_the_first_point_found_in_it():
             i, j = divmod(cell, adaptive.FLATTEN_BINS)
             inside = np.flatnonzero((np.digitize(both[:, a], edges) - 1 == i) & (np.digitize(both[:, b], edges) - 1 == j))
             np.testing.assert_array_equal(tally.first[plane, cell], both[inside[0]])
-        assert np.isnan(tally.first[plane, counts == 0]).all()
+            for side, (axis, step) in enumerate(adaptive.SIDES):  # the points furthest toward each side
+                coordinate = both[inside, (a, b)[axis]]
+                furthest = inside[np.argmin(coordinate) if step < 0 else np.argmax(coordinate)]
+                np.testing.assert_array_equal(tally.edges[plane, cell, side], both[furthest])
+        assert np.isnan(tally.first[plane, counts == 0]).all() and np.isnan(tally.edges[plane, counts == 0]).all()
 
 
 def test_kernels_sit_on_the_rarest_bins_first_points_and_stop_when_no_bin_is_rare():
@@ -185,6 +192,35 @@ def test_kernels_sit_on_the_rarest_bins_first_points_and_stop_when_no_bin_is_rar
     full = adaptive.BinTally(((0, 1),), 2)
     full.add(np.repeat(rng.random((5, 2)), adaptive.RARE_TARGET, axis=0))
     assert full.kernels() is None
+
+
+def test_probes_sit_at_the_points_furthest_toward_empty_bins_while_those_points_move():
+    """``BinTally.probes``: for an occupied block of bins, one probe per empty bin beside it along an
+    axis (none beyond the plane's edge, none between occupied bins), at the block's point furthest
+    toward it; after ``PROBE_ROUNDS`` rounds in which that point has not moved, none; a further point
+    found toward one side brings that side's probes back."""
+    from scipy.special import expit
+
+    rng = np.random.default_rng(20)
+    width = 1 / adaptive.FLATTEN_BINS
+    block = rng.uniform(0, 3 * width, size=(2_000, 2))  # bins 0-2 x 0-2 of the plane: an L of 3 + 3 empty bins beside it
+    tally = adaptive.BinTally(((0, 1),), 2)
+    tally.add(block)
+    centres = expit(np.array(tally.probes()["means"]))
+    assert len(centres) == 6
+    bins = (block * adaptive.FLATTEN_BINS).astype(int)
+    for row in range(3):
+        in_row = block[bins[:, 0] == row]  # toward higher u_b: the point of highest u_b in bin (row, 2)
+        edge = in_row[bins[bins[:, 0] == row, 1] == 2]
+        assert any(np.allclose(c, edge[np.argmax(edge[:, 1])], rtol=1e-12) for c in centres)
+    for _ in range(adaptive.PROBE_ROUNDS - 1):
+        tally.add(np.empty((0, 2)))
+    assert tally.probes() is not None
+    tally.add(block[:10])  # the PROBE_ROUNDS-th round with nothing further out
+    assert tally.probes() is None
+    further = np.array([[2.9 * width, 2.999 * width]])  # a new point of highest u_b in bin (2, 2)
+    tally.add(further)
+    np.testing.assert_allclose(expit(np.array(tally.probes()["means"])), further, rtol=1e-12)
 
 
 def test_thinning_keeps_every_heavy_row_and_its_weighted_sums_stay_unbiased():
@@ -335,8 +371,8 @@ def test_a_fit_reads_the_rows_of_its_window_of_rounds_weighed_across_them(write_
 
 
 def test_a_rounds_kernels_are_on_the_rare_bins_of_every_earlier_rounds_allowed_rows(kernels_config, tmp_path):
-    """The kernels a round's proposal records come from the tally of the allowed rows of all earlier
-    rounds, in point_id order, on the figures' planes; a fresh ``EarlierRows`` (a resumed scan) gets
+    """The kernels and probes a round's proposal records come from the tally of the allowed rows of
+    all earlier rounds, round by round in point_id order, on the figures' planes; a fresh ``EarlierRows`` (a resumed scan) gets
     the same tally, and the tally reads each round's files once."""
     from services.rounds import EarlierRows, figure_planes
 
@@ -349,8 +385,10 @@ def test_a_rounds_kernels_are_on_the_rare_bins_of_every_earlier_rounds_allowed_r
         recorded = manifest.rounds[round_index]["proposal"]
         assert recorded["fitted_on"]["target"] == "allowed points"
         tally = adaptive.BinTally(figure_planes(spec), len(spec.free_parameters))
-        tally.add(unit[point_id < round_index * ROUND])
+        for earlier in range(round_index):
+            tally.add(unit[point_id // ROUND == earlier])
         assert recorded["kernels"] == tally.kernels() and len(recorded["kernels"]["means"]) > 0
+        assert recorded["probes"] == tally.probes() and len(recorded["probes"]["means"]) > 0
     rows = EarlierRows(spec)
     reads = []
     original = rows._read_round
@@ -359,8 +397,10 @@ def test_a_rounds_kernels_are_on_the_rare_bins_of_every_earlier_rounds_allowed_r
     resumed = rows.found(manifest, 4)
     assert sorted(reads) == [0, 1, 2, 3]
     tally = adaptive.BinTally(figure_planes(spec), len(spec.free_parameters))
-    tally.add(unit)
-    np.testing.assert_array_equal(resumed.counts, tally.counts)
+    for earlier in range(4):
+        tally.add(unit[point_id // ROUND == earlier])
+    for name in ("counts", "first", "edges", "edge_round"):
+        np.testing.assert_array_equal(getattr(resumed, name), getattr(tally, name))
 
 
 def test_flattened_weights_give_each_occupied_bin_of_a_plane_the_geometric_mean_of_its_mass_and_the_mean():

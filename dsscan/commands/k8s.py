@@ -7,7 +7,7 @@ import sys
 EPILOG = """\
 examples:
   dsscan k8s render configs/datta2024.toml | kubectl apply -f -
-  dsscan k8s render configs/datta2024.toml --image registry.example.com/dsscan:0.7.0 \\
+  dsscan k8s render configs/datta2024.toml --image registry.example.com/dsscan:0.8.0 \\
       --workers 64 --lake s3://my-bucket/lake > datta2024-rayjob.yaml
   dsscan k8s render configs/datta2024.toml --resume | kubectl apply -f -   # after a failure or a stop
 
