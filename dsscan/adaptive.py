@@ -20,9 +20,10 @@ those rounds' proposals (prior / the rounds' mean proposal density, as adaptive 
 sampling does: Cornuet et al., Scand. J. Stat. 39 (2012) 798), so that g approaches the prior
 restricted to the allowed region (the proposal of least variance for counting allowed points), with
 the parts of it that are thin on the planes the figures draw raised half-way toward their thick
-parts (``flatten``), and with narrow Gaussians (kernels) at the first allowed point found in each of
-the rarest bins of those planes beside it (``BinTally``), which the fitted mixture cannot follow, so
-that its allowed points fill those planes as a uniform scan's do and better. A
+parts (``flatten``), and with narrow Gaussians beside it: kernels at the first allowed point found in
+each of the rarest bins of those planes, which the fitted mixture cannot follow, and probes at the
+points found furthest toward the empty bins beside occupied ones (``BinTally``), so that its allowed
+points fill those planes as a uniform scan's do and better. A
 row's own weight would do as well on average, but a row that its round drew where that round's g was
 thin weighs up to 1 / defensive_share however well later rounds cover the place; fitted on such
 weights, g kept the first rounds' narrow shape for tens of rounds. When a few points carry
@@ -428,7 +429,7 @@ def fit(unit: np.ndarray, weight: np.ndarray, defensive_share: float, rng: np.ra
         previous: dict | None = None, kernels: dict | None = None, probes: dict | None = None) -> dict:
     """The proposal fitted to the points ``unit`` (rows of the unit cube) with weights ``weight``:
     a JSON-ready dict (``Proposal``), with ``target`` saying which points it was fitted on, and the
-    ``kernels`` (``BinTally.kernels``) beside the fitted mixture. The fit starts from the
+    ``kernels`` and ``probes`` (``BinTally``) beside the fitted mixture. The fit starts from the
     ``previous`` round's fitted mixture when there is one (EM then converges in a few iterations
     instead of tens)."""
     if len(unit) > MAX_FIT_POINTS:  # resampled in proportion to weight: the same target, and the rare
@@ -467,9 +468,30 @@ def balance_weights(unit: np.ndarray, proposals: list[dict | None]) -> np.ndarra
     round's proposal was thin and a later one is not no longer carries a weight of up to
     1 / defensive_share: the fit sees the allowed region, not the gaps of the first proposals."""
     density = np.zeros(len(unit))
-    for doc in proposals:
-        density += 1.0 if doc is None else 1.0 / Proposal(doc).weights(unit, doc["defensive_share"])
+    for weight in round_weights(unit, proposals):
+        density += 1.0 / weight
     return len(proposals) / density
+
+
+def round_weights(unit: np.ndarray, proposals: list[dict | None]):
+    """1 / q_s(u) of the points ``unit`` under each of ``proposals`` in turn (None is the prior, q = 1)."""
+    for doc in proposals:
+        yield np.ones(len(unit)) if doc is None else Proposal(doc).weights(unit, doc["defensive_share"])
+
+
+def cross_round_weights(unit: np.ndarray, proposals: list[dict | None], points: list[int]) -> np.ndarray:
+    """w̄(u) = sum over rounds s of (n_s / N) / q_s(u): what a row at u would weigh in each round of a
+    scan, ``proposals`` its rounds' proposals and ``points`` their points n_s (N = sum n_s), averaged
+    over its points. Over the scan's rows i in a region R, sum w_i w̄(u_i) estimates without bias
+    sum_s n_s E_prior[1_R / q_s] (each round's rows have density q_s: sum_s n_s ∫ q_s (1 / q_s) w̄ 1_R
+    = N ∫ w̄ 1_R), the second moment of the weighted count sum w_i there, so that its variance is
+    sum w_i w̄_i - (sum w_i)^2 / N. sum w_i^2 estimates the same from each row's own round alone, and
+    misses what a late, narrow round rarely draws: a row that an early, broad round found where the
+    late proposals are thin tells how much late rows there would weigh (docs/adaptive.md#cross-round-errors)."""
+    total = np.zeros(len(unit))
+    for weight, count in zip(round_weights(unit, proposals), points):
+        total += count * weight
+    return total / sum(points)
 
 
 def thin(weight: np.ndarray, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -541,15 +563,17 @@ def plane_cells(unit: np.ndarray, planes: tuple[tuple[int, int], ...]) -> list[n
 
 class BinTally:
     """The allowed points a scan has found so far in each bin of the planes its figures draw
-    (``plane_cells``), and the first found in each bin (rows are added in the order of their
-    point_id, so the tally is a function of the stored rows, on every engine).
+    (``plane_cells``), the first found in each bin and those furthest toward each of its sides
+    (rows are added round by round in the order of their point_id, so the tally is a function of
+    the stored rows, on every engine).
 
     The fitted mixture cannot follow a bin that holds a handful of its 5,000 fitted points: the
     sparse edges of the allowed shell stay where a uniform scan leaves them, and at equal allowed
     counts they are as often empty as a second uniform scan's. A narrow Gaussian at a point found in
     each such bin (``kernels``) feeds it until it holds ``RARE_TARGET`` points, and its tails try the
     empty bins beside it: the kernel proposals of population Monte Carlo (Cappe et al., J. Comput.
-    Graph. Stat. 13 (2004) 907), aimed at the bins a flat histogram (Wang & Landau 2001) would raise."""
+    Graph. Stat. 13 (2004) 907), aimed at the bins a flat histogram (Wang & Landau 2001) would raise.
+    Probes at the edge points (``probes``) push past the last allowed points found toward empty bins."""
 
     def __init__(self, planes: tuple[tuple[int, int], ...], dims: int):
         self.planes = planes

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dsscan.adaptive import effective_size
+from dsscan import adaptive as adaptive_sampler
 from dsscan.config import ADAPTIVE_DEFAULTS, ADAPTIVE_SAMPLER, SAMPLED_STORE, Fixed, Ranged, ScanSpec
 from lake.catalog import LakeScans, points_dataset
 from lake.figures import figure_book
@@ -27,6 +27,7 @@ from services.local import LocalEngine
 
 FIG2_PAIRS = tuple((p.x.column, p.y.column) for p in figure_book().figures["figure2"].panels)
 BINS = 20  # per axis of the coverage and per 1-D histogram
+CROSS_ROUND_ROWS = 100_000  # the adaptive allowed rows are thinned to about this many for their cross-round weights
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,8 @@ class SamplerComparison:
     # pair -> (share of one half of the uniform scan's occupied bins that as many adaptive points, drawn
     #          in proportion to weight, occupy; the share the other half occupies): what equal counts can reach
     coverage_halves: dict[str, tuple[float, float]]
-    chi2: dict[str, tuple[float, int]]  # parameter -> (chi2, bins) of the weighted allowed-fraction histograms
+    chi2: dict[str, tuple[float, int]]  # parameter -> (chi2, bins) of the weighted allowed-fraction histograms, errors sqrt(sum w^2)
+    chi2_cross_round: dict[str, tuple[float, int]]  # the same with the adaptive errors from every round's rows (``cross_round_moments``)
     allowed_share: dict[str, tuple[float, float]]  # sampler -> (allowed share of the prior, its statistical error)
     effective_size: float  # Kish's effective size of the adaptive scan's allowed weights
 
@@ -127,24 +129,43 @@ def coverage(adaptive: pa.Table, uniform: pa.Table, spec: ScanSpec) -> dict[str,
 
 
 def weighted_chi2(adaptive: pa.Table, adaptive_points: int, uniform: pa.Table, uniform_points: int,
-                  spec: ScanSpec) -> dict[str, tuple[float, int]]:
+                  spec: ScanSpec, moments: np.ndarray | None = None) -> dict[str, tuple[float, int]]:
     """Per free parameter: chi2 between the allowed fraction per bin of the uniform scan (count / points,
     Poisson errors, from the adaptive estimate where the uniform scan saw fewer: an empty bin is no
-    certainty) and of the adaptive scan (sum of weights / points, error sqrt(sum w^2) / points), and the
-    number of bins that either fills."""
+    certainty) and of the adaptive scan (sum of weights / points, error sqrt(sum w^2) / points, or with
+    ``moments``, the rows' terms of the second moment (``cross_round_moments``), sqrt(sum of them -
+    (sum w)^2 / points) / points), and the number of bins that either fills."""
     result = {}
+    w = adaptive.column("weight").to_numpy()
     for name in spec.free_parameters:
         edges = _edges(spec.parameters[name])
         counts, _ = np.histogram(uniform.column(name).to_numpy(), bins=edges)
-        w = adaptive.column("weight").to_numpy()
         sums, _ = np.histogram(adaptive.column(name).to_numpy(), bins=edges, weights=w)
-        squares, _ = np.histogram(adaptive.column(name).to_numpy(), bins=edges, weights=w * w)
+        if moments is None:
+            squares, _ = np.histogram(adaptive.column(name).to_numpy(), bins=edges, weights=w * w)
+        else:
+            second, _ = np.histogram(adaptive.column(name).to_numpy(), bins=edges, weights=moments)
+            squares = np.maximum(second - sums**2 / adaptive_points, 0.0)
         expected_counts = np.maximum(counts, sums / adaptive_points * uniform_points)
         variance = expected_counts / uniform_points**2 + squares / adaptive_points**2
         filled = variance > 0
         difference = counts / uniform_points - sums / adaptive_points
         result[name] = (float((difference[filled] ** 2 / variance[filled]).sum()), int(filled.sum()))
     return result
+
+
+def cross_round_moments(rows: pa.Table, spec: ScanSpec, manifest: Manifest, rng: np.random.Generator) -> np.ndarray:
+    """Per row of an adaptive scan's ``rows``: its term of the second moment of a weighted count,
+    w_i w̄(u_i) (``dsscan.adaptive.cross_round_weights``), on about ``CROSS_ROUND_ROWS`` rows thinned
+    by weight (``dsscan.adaptive.thin``: the heavy rows all kept, the others' terms scaled by 1 / p,
+    the rest 0), so that summed over a region they still estimate it without bias."""
+    free = spec.free_parameters
+    kept, weight = adaptive_sampler.thin(rows.column("weight").to_numpy(), CROSS_ROUND_ROWS, rng)
+    unit = np.column_stack([adaptive_sampler.from_range(rows.column(n).to_numpy()[kept], spec.parameters[n]) for n in free])
+    points = [sum(r.points for r in manifest.chunks.values() if spec.round_of(r.index) == i) for i in range(spec.n_rounds)]
+    moments = np.zeros(len(rows))
+    moments[kept] = weight * adaptive_sampler.cross_round_weights(unit, [r["proposal"] for r in manifest.rounds], points)
+    return moments
 
 
 def compare_samplers(base: ScanSpec, scenario: str, uniform_points: int, adaptive_points: int) -> SamplerComparison:
@@ -167,6 +188,8 @@ def compare_samplers(base: ScanSpec, scenario: str, uniform_points: int, adaptiv
             spec = dataclasses.replace(base, name=f"{scenario}-{sampler}", sampler=sampler, points=points, seed=seed,
                                        lake_root=lake, **settings)
             manifest, cpu_s = timed_scan(spec)
+            if sampler == ADAPTIVE_SAMPLER:
+                adaptive_spec, adaptive_manifest = spec, manifest
             done = scans.get(sampler, SamplerScan(sampler, 0, 0, 0.0))
             scans[sampler] = SamplerScan(sampler, done.points + points, done.allowed + manifest.totals()["allowed"],
                                          done.cpu_s + cpu_s)
@@ -185,9 +208,11 @@ def compare_samplers(base: ScanSpec, scenario: str, uniform_points: int, adaptiv
         coverage_equal={pair: (by_weight[pair], at_random[pair]) for pair in by_weight},
         coverage_halves={pair: (by_adaptive[pair], by_uniform[pair]) for pair in by_uniform},
         chi2=weighted_chi2(adaptive, adaptive_points, uniform, uniform_points, base),
+        chi2_cross_round=weighted_chi2(adaptive, adaptive_points, uniform, uniform_points, base,
+                                       cross_round_moments(adaptive, adaptive_spec, adaptive_manifest, rng)),
         allowed_share={"uniform": (len(uniform) / uniform_points, math.sqrt(len(uniform)) / uniform_points),
                        ADAPTIVE_SAMPLER: (float(weights.sum()) / adaptive_points, float(np.sqrt((weights**2).sum())) / adaptive_points)},
-        effective_size=effective_size(weights),
+        effective_size=adaptive_sampler.effective_size(weights),
     )
 
 
@@ -206,7 +231,9 @@ def format_comparison(c: SamplerComparison) -> str:
     lines.append(f"  coverage of one half of the uniform scan's occupied bins (even point_id), by as many adaptive "
                  f"allowed points drawn by weight / by the other half (odd point_id): {cells}")
     cells = ", ".join(f"{name} {chi2:.1f}/{bins}" for name, (chi2, bins) in c.chi2.items())
-    lines.append(f"  weighted 1-D allowed-fraction histograms vs uniform, chi2/bins: {cells}")
+    lines.append(f"  weighted 1-D allowed-fraction histograms vs uniform, chi2/bins, adaptive errors sqrt(sum w^2): {cells}")
+    cells = ", ".join(f"{name} {chi2:.1f}/{bins}" for name, (chi2, bins) in c.chi2_cross_round.items())
+    lines.append(f"  ... adaptive errors from every round's rows (cross-round weights): {cells}")
     shares = ", ".join(f"{sampler} ({share:.3g} +- {error:.2g})" for sampler, (share, error) in c.allowed_share.items())
     lines.append(f"  allowed share of the prior: {shares}; effective size of the adaptive weights "
                  f"{c.effective_size:,.0f} of {c.adaptive.allowed:,} allowed points")

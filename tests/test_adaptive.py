@@ -144,6 +144,36 @@ def test_the_weights_with_kernels_are_the_prior_over_the_proposal_density_comput
     assert abs(estimate - 0.2**4) < 4 * error and corner.mean() > 5 * 0.2**4  # unweighted counts would not
 
 
+def test_cross_round_weights_estimate_the_variance_of_a_weighted_count_from_every_rounds_rows():
+    """Over scans of three rounds (the prior, a broad and a narrow proposal) of unequal size, in a
+    region the narrow one covers thinly: sum w w̄ (``cross_round_weights``) averages to
+    sum_s n_s E_prior[1_R / q_s], computed from a large uniform sample, and sum w w̄ - S^2 / N to the
+    variance of the weighted count S = sum w over the scans; sum w^2 averages to the same second
+    moment too, but a typical scan's falls short where the narrow round seldom draws."""
+    rng = np.random.default_rng(21)
+    broad = adaptive.fit(rng.beta(2, 8, size=(2_000, 2)), np.ones(2_000), 0.2, rng, "allowed points")
+    narrow = adaptive.fit(rng.beta(30, 10, size=(2_000, 2)), np.ones(2_000), 0.1, rng, "allowed points")
+    proposals, points = [None, broad, narrow], [300, 600, 3_000]
+    region = lambda unit: ((unit > 0.15) & (unit < 0.18)).all(axis=1)  # noqa: E731  where the broad one is dense
+    uniform = rng.random((2_000_000, 2))
+    moment = sum(n * np.mean(region(uniform) * w) for n, w in zip(points, adaptive.round_weights(uniform, proposals)))
+    counts, cross, squares = [], [], []
+    for _ in range(400):
+        drawn = [drawn_with_weights(doc, 2, n, rng) for doc, n in zip(proposals, points)]
+        unit, weight = np.concatenate([u for u, _ in drawn]), np.concatenate([w for _, w in drawn])
+        inside = region(unit)
+        counts.append(weight[inside].sum())
+        cross.append((weight * adaptive.cross_round_weights(unit, proposals, points))[inside].sum())
+        squares.append((weight[inside] ** 2).sum())
+    counts, cross, squares = map(np.array, (counts, cross, squares))
+    assert abs(cross.mean() - moment) < 4 * cross.std() / math.sqrt(len(cross))
+    assert abs(squares.mean() - moment) < 4 * squares.std() / math.sqrt(len(squares))
+    variance = cross - counts**2 / sum(points)
+    tolerance = 4 * math.sqrt(2 / len(counts)) + 4 * variance.std() / math.sqrt(len(variance)) / counts.var()
+    assert abs(variance.mean() / counts.var(ddof=1) - 1) < tolerance
+    assert np.median(cross) > 3 * np.median(squares)  # a typical scan's own-round estimate falls short
+
+
 def test_the_tally_counts_each_bin_and_keeps_the_first_point_found_in_it():
     """``BinTally`` against histograms, over two additions: counts per bin of each plane, the first
     row (in the order added) of every occupied bin, and its rows furthest toward each side."""
