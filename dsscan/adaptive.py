@@ -482,10 +482,11 @@ def round_weights(unit: np.ndarray, proposals: list[dict | None]):
 def cross_round_weights(unit: np.ndarray, proposals: list[dict | None], points: list[int]) -> np.ndarray:
     """w̄(u) = sum over rounds s of (n_s / N) / q_s(u): what a row at u would weigh in each round of a
     scan, ``proposals`` its rounds' proposals and ``points`` their points n_s (N = sum n_s), averaged
-    over its points. Over the scan's rows i in a region R, sum w_i w̄(u_i) estimates without bias
+    over its points. Over the scan's rows i in a region R, sum w_i w̄(u_i) estimates
     sum_s n_s E_prior[1_R / q_s] (each round's rows have density q_s: sum_s n_s ∫ q_s (1 / q_s) w̄ 1_R
-    = N ∫ w̄ 1_R), the second moment of the weighted count sum w_i there, so that its variance is
-    sum w_i w̄_i - (sum w_i)^2 / N. sum w_i^2 estimates the same from each row's own round alone, and
+    = N ∫ w̄ 1_R, without bias for proposals fixed in advance; at the few rows that later kernels and
+    probes sit on, w̄ is low), the second moment of the weighted count sum w_i there, so that its
+    variance is sum w_i w̄_i - (sum w_i)^2 / N. sum w_i^2 estimates the same from each row's own round alone, and
     misses what a late, narrow round rarely draws: a row that an early, broad round found where the
     late proposals are thin tells how much late rows there would weigh (docs/adaptive.md#cross-round-errors)."""
     total = np.zeros(len(unit))
@@ -591,7 +592,7 @@ class BinTally:
         for plane, cell in enumerate(plane_cells(unit, self.planes) if len(unit) else ()):
             self.counts[plane] += np.bincount(cell, minlength=FLATTEN_BINS**2)
             for axis_index, axis in enumerate(self.planes[plane]):
-                order = np.argsort(cell + 0.5 * unit[:, axis])  # by bin, then along the axis
+                order = np.argsort(cell + 0.5 * unit[:, axis], kind="stable")  # by bin, then along the axis (ties: by row)
                 in_order = cell[order]
                 starts = np.flatnonzero(np.r_[True, in_order[1:] != in_order[:-1]])
                 cells = in_order[starts]

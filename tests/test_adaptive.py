@@ -433,6 +433,30 @@ def test_a_rounds_kernels_are_on_the_rare_bins_of_every_earlier_rounds_allowed_r
         np.testing.assert_array_equal(getattr(resumed, name), getattr(tally, name))
 
 
+def test_the_benchmarks_cross_round_moments_are_each_rows_weight_times_its_weights_over_the_rounds(kernels_config, tmp_path, monkeypatch):
+    """``cross_round_moments`` on a scan's allowed rows: unthinned, w_i times the mean over the four
+    rounds (of equal size) of 1 / q_r(u_i), each round's weight computed here from its recorded
+    proposal; thinned to a quarter of the rows, its sum over repeated thinnings averages to the
+    unthinned sum."""
+    import services.sampler_bench as sampler_bench
+
+    spec = load_config(kernels_config, lake_root=str(tmp_path))
+    manifest = run_scan(spec, make_engine("local"))
+    rows = sampler_bench.allowed_rows(spec, manifest)
+    unit = np.column_stack([adaptive.from_range(rows.column(n).to_numpy(), spec.parameters[n]) for n in spec.free_parameters])
+    per_round = [np.ones(len(unit)) if r["proposal"] is None else adaptive.Proposal(r["proposal"]).weights(unit, spec.defensive_share)
+                 for r in manifest.rounds]
+    expected = rows.column("weight").to_numpy() * np.mean(per_round, axis=0)
+    monkeypatch.setattr(sampler_bench, "CROSS_ROUND_ROWS", 10**9)
+    whole = sampler_bench.cross_round_moments(rows, spec, manifest, np.random.default_rng(0))
+    np.testing.assert_allclose(whole, expected, rtol=1e-12)
+    monkeypatch.setattr(sampler_bench, "CROSS_ROUND_ROWS", len(rows) // 4)
+    thinned = [sampler_bench.cross_round_moments(rows, spec, manifest, np.random.default_rng(seed)) for seed in range(200)]
+    sums = np.array([t.sum() for t in thinned])
+    assert abs(sums.mean() - whole.sum()) < 4 * sums.std() / math.sqrt(len(sums))
+    assert abs(np.mean([np.count_nonzero(t) for t in thinned]) - len(rows) / 4) < 0.1 * len(rows)
+
+
 def test_flattened_weights_give_each_occupied_bin_of_a_plane_the_geometric_mean_of_its_mass_and_the_mean():
     """``adaptive.flatten`` against histograms: on one plane every occupied bin's weight becomes
     sqrt(m_bin m_mean) (FLATTEN_POWER = 1/2), so a bin a hundred times lighter than the mean is only ten
