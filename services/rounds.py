@@ -71,7 +71,7 @@ class EarlierRows:
             return RoundRows(np.empty((0, len(free))), np.empty(0), np.empty(0, dtype=np.int64))
         table = pa.concat_tables(tables)
         table = table.take(pc.sort_indices(table.column(POINT_ID)))  # the same rows in the same order on every engine
-        unit = np.column_stack([adaptive.from_range(table.column(n).to_numpy(), spec.parameters[n]) for n in free])
+        unit = unit_rows(table, spec)
         failed = np.zeros(len(table), dtype=np.int64)
         for verdict in self.verdicts:
             failed += pc.invert(table.column(verdict)).to_numpy(zero_copy_only=False)
@@ -106,6 +106,12 @@ class EarlierRows:
         proposals = [manifest.rounds[r]["proposal"] for r in rounds]
         weight = np.concatenate([p.scale for p in parts]) * adaptive.balance_weights(unit, proposals)
         return unit, weight, np.concatenate([p.failed for p in parts])
+
+
+def unit_rows(table: pa.Table, spec: ScanSpec) -> np.ndarray:
+    """The rows of ``table`` as points of the unit cube: its free-parameter columns mapped by their
+    priors (``adaptive.from_range``), a column per free parameter."""
+    return np.column_stack([adaptive.from_range(table.column(n).to_numpy(), spec.parameters[n]) for n in spec.free_parameters])
 
 
 def round_record(spec: ScanSpec, manifest: Manifest, round_index: int, rows: EarlierRows) -> dict:

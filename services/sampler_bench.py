@@ -24,6 +24,7 @@ from lake.figures import figure_book
 from lake.manifest import Manifest
 from services.driver import run_scan
 from services.local import LocalEngine
+from services.rounds import unit_rows
 
 FIG2_PAIRS = tuple((p.x.column, p.y.column) for p in figure_book().figures["figure2"].panels)
 BINS = 20  # per axis of the coverage and per 1-D histogram
@@ -140,11 +141,12 @@ def weighted_chi2(adaptive: pa.Table, adaptive_points: int, uniform: pa.Table, u
     for name in spec.free_parameters:
         edges = _edges(spec.parameters[name])
         counts, _ = np.histogram(uniform.column(name).to_numpy(), bins=edges)
-        sums, _ = np.histogram(adaptive.column(name).to_numpy(), bins=edges, weights=w)
+        values = adaptive.column(name).to_numpy()
+        sums, _ = np.histogram(values, bins=edges, weights=w)
         if moments is None:
-            squares, _ = np.histogram(adaptive.column(name).to_numpy(), bins=edges, weights=w * w)
+            squares, _ = np.histogram(values, bins=edges, weights=w * w)
         else:
-            second, _ = np.histogram(adaptive.column(name).to_numpy(), bins=edges, weights=moments)
+            second, _ = np.histogram(values, bins=edges, weights=moments)
             squares = np.maximum(second - sums**2 / adaptive_points, 0.0)
         expected_counts = np.maximum(counts, sums / adaptive_points * uniform_points)
         variance = expected_counts / uniform_points**2 + squares / adaptive_points**2
@@ -159,9 +161,8 @@ def cross_round_moments(rows: pa.Table, spec: ScanSpec, manifest: Manifest, rng:
     w_i w̄(u_i) (``dsscan.adaptive.cross_round_weights``), on about ``CROSS_ROUND_ROWS`` rows thinned
     by weight (``dsscan.adaptive.thin``: the heavy rows all kept, the others' terms scaled by 1 / p,
     the rest 0), so that summed over a region they still estimate it without bias."""
-    free = spec.free_parameters
     kept, weight = adaptive_sampler.thin(rows.column("weight").to_numpy(), CROSS_ROUND_ROWS, rng)
-    unit = np.column_stack([adaptive_sampler.from_range(rows.column(n).to_numpy()[kept], spec.parameters[n]) for n in free])
+    unit = unit_rows(rows.take(kept), spec)
     points = [sum(r.points for r in manifest.chunks.values() if spec.round_of(r.index) == i) for i in range(spec.n_rounds)]
     moments = np.zeros(len(rows))
     moments[kept] = weight * adaptive_sampler.cross_round_weights(unit, [r["proposal"] for r in manifest.rounds], points)
